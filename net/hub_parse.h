@@ -147,8 +147,8 @@ bool hub_name_ok(const char *name, size_t len);
  * no leading/trailing '-' or '.', no "--" or "..". */
 bool hub_repo_part_ok(const char *s, size_t len);
 
-/* A revision: 1..HUB_REV_MAX bytes, no control byte, no "..", does not start
- * or end with '/'. */
+/* A revision: 1..HUB_REV_MAX - 1 bytes (fits char[HUB_REV_MAX]), no control
+ * byte, no "..", does not start or end with '/'. */
 bool hub_rev_ok(const char *s, size_t len);
 
 struct hub_repo_spec {

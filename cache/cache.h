@@ -1,0 +1,123 @@
+/*
+ * cache.h - the on-disk chunk store, the in-memory chunk buffers, readahead,
+ * and the metadata store (revision -> commit, tree listings).
+ *
+ * A file's bytes are read in fixed CACHE_CHUNK_SIZE chunks, keyed by the
+ * file's content identity (LFS sha256 or git blob oid) and the chunk's
+ * index, never by path: the same blob under two revisions or repos is
+ * stored once. See docs/architecture.md and cache.c's invariants for the
+ * chunk life cycle, the on-disk format and crash safety.
+ *
+ * Ownership: struct cache from cache_new(), freed by cache_free() after
+ * the last cache_file_put(). struct cache_file from cache_file_new(), a
+ * reference count: cache_file_get() / cache_file_put(). struct
+ * cache_stream is caller storage (one per open file handle).
+ *
+ * Threads: everything is thread-safe except a struct cache_stream, which
+ * belongs to one reader at a time. cache_read() blocks its caller until
+ * its chunks are in memory (disk or network) but never holds a lock while
+ * it waits.
+ *
+ * Errors: 0 / -errno; a non-NULL why gets the Hub's cause when a network
+ * fetch failed (cache_read returns hub_err_to_errno of it).
+ *
+ * Limits: CACHE_MEM_CHUNKS buffers in memory at most (in flight included);
+ * the disk store stays under max_bytes plus one chunk per active writer.
+ */
+#ifndef HFM_CACHE_CACHE_H
+#define HFM_CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "net/hub.h"
+
+#define CACHE_CHUNK_SIZE (4u * 1024 * 1024)
+#define CACHE_MEM_CHUNKS 20
+#define CACHE_RA_MAX_CHUNKS 12 /* readahead window, chunks */
+#define CACHE_DEFAULT_MAX_BYTES (10ull * 1024 * 1024 * 1024)
+#define CACHE_KEY_MAX 72
+
+struct cache_config {
+    const char *dir;    /* created if missing (0700) */
+    uint64_t max_bytes; /* 0: CACHE_DEFAULT_MAX_BYTES */
+    int mem_chunks;     /* 0: CACHE_MEM_CHUNKS */
+    int ra_max_chunks;  /* 0: CACHE_RA_MAX_CHUNKS; < 0: no readahead */
+};
+
+struct cache_stats {
+    uint64_t hits_mem;     /* chunk already in memory */
+    uint64_t hits_disk;    /* chunk read back from the disk store */
+    uint64_t misses;       /* chunk fetched from the network */
+    uint64_t readahead;    /* chunks fetched ahead of the reader */
+    uint64_t corrupt;      /* chunks that failed verification */
+    uint64_t disk_bytes;   /* bytes in the disk store now */
+    uint64_t disk_chunks;
+    uint64_t evicted;      /* chunks evicted from disk */
+    uint64_t write_errors; /* chunks that could not be stored */
+};
+
+struct cache;
+struct cache_file;
+
+struct cache_stream {
+    uint64_t next_off;  /* end of the previous read */
+    uint64_t last_idx;  /* chunk of the previous read */
+    int window;         /* readahead window in chunks */
+    bool started;
+};
+
+/* Opens (creating) the store at cfg->dir and locks it for this process:
+ * -EBUSY if another hfmount holds it (*holder_pid set when known). Starts
+ * no thread (so it may run before a fork); the metadata store works at
+ * once, chunk reads need cache_start(). */
+int cache_new(const struct cache_config *cfg, struct cache **out,
+              pid_t *holder_pid) HFM_MUST_CHECK;
+/* Starts the writer thread; chunk fetches go through hub from now on. */
+int cache_start(struct cache *c, struct hub *hub) HFM_MUST_CHECK;
+void cache_free(struct cache *c);
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+const char *cache_dir(const struct cache *c);
+
+/* key: 64-hex sha256 or 40-hex oid; the rest says where to fetch from. */
+int cache_file_new(struct cache *c, const char *key, uint64_t size,
+                   enum hub_repo_type type, const char *id, const char *sha,
+                   const char *path, struct cache_file **out) HFM_MUST_CHECK;
+void cache_file_get(struct cache_file *f);
+void cache_file_put(struct cache_file *f);
+
+void cache_stream_init(struct cache_stream *s);
+
+/* Notes a read of [off, off+len) on stream s (sequential or random) and
+ * starts readahead fetches; never waits. The caller holds s exclusively
+ * for the call (not for the read itself). */
+void cache_advise(struct cache *c, struct cache_file *f,
+                  struct cache_stream *s, uint64_t off, size_t len);
+
+/* Reads up to len bytes at off (short only at end of file). Returns the
+ * byte count or -errno; why gets the cause of a network failure. */
+ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
+                   size_t len, char *buf, struct hub_why *why) HFM_MUST_CHECK;
+
+/* ---- metadata store (cache_meta.c) -------------------------------- */
+
+/* A listing at a commit never changes: stored forever (until cleaned).
+ * 0, -ENOENT if not stored (or unreadable: dropped), -errno. */
+int cache_meta_get_tree(struct cache *c, enum hub_repo_type type,
+                        const char *id, const char *sha, const char *dir,
+                        struct hub_tree *out) HFM_MUST_CHECK;
+int cache_meta_put_tree(struct cache *c, enum hub_repo_type type,
+                        const char *id, const char *sha, const char *dir,
+                        const struct hub_tree *tree) HFM_MUST_CHECK;
+
+/* rev "" is the default branch. */
+int cache_meta_get_rev(struct cache *c, enum hub_repo_type type,
+                       const char *id, const char *rev,
+                       struct hub_info *out) HFM_MUST_CHECK;
+int cache_meta_put_rev(struct cache *c, enum hub_repo_type type,
+                       const char *id, const char *rev,
+                       const struct hub_info *info) HFM_MUST_CHECK;
+
+#endif /* HFM_CACHE_CACHE_H */

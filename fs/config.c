@@ -1,0 +1,364 @@
+/*
+ * config.c - argv and the environment, the only place either is read.
+ *
+ * Bad input gets one message on stderr and exit status 2, before anything
+ * is mounted. Numbers go through strtol/strtoull with an end pointer and a
+ * range check; sizes through hub_parse_size().
+ */
+#include "fs/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "net/hub.h"
+
+#define TIMEOUT_MAX_S 3600
+#define RETRIES_MAX 20
+
+static const char usage_text[] =
+    "usage: hfmount [OPTIONS] MOUNTPOINT\n"
+    "       hfmount [OPTIONS] REPO[@REV] MOUNTPOINT\n"
+    "\n"
+    "Mount Hugging Face Hub repositories read-only. Files are fetched on\n"
+    "demand with HTTP range requests into a local, bounded, verified cache.\n"
+    "\n"
+    "With MOUNTPOINT alone, the whole Hub appears under it:\n"
+    "  MOUNTPOINT/NS/NAME/...           model repo at its default branch\n"
+    "  MOUNTPOINT/datasets/NS/NAME/...  dataset repo\n"
+    "  MOUNTPOINT/spaces/NS/NAME/...    space repo\n"
+    "  MOUNTPOINT/NS/NAME@REV/...       a branch, tag, 40-hex commit sha, or\n"
+    "                                   refs/pr/N written refs%2Fpr%2FN\n"
+    "With REPO[@REV] (ns/name, datasets/ns/name, spaces/ns/name), that one\n"
+    "repo is mounted at MOUNTPOINT.\n"
+    "\n"
+    "A repo directory is pinned to the commit its revision resolved to when\n"
+    "it was first looked up, so files never mix two commits. Extended\n"
+    "attributes: user.hf.commit (repo dirs and files), user.hf.oid (git blob\n"
+    "sha1, or the LFS sha256) and user.hf.size (files).\n"
+    "Writes of any kind fail with EROFS; a missing path is ENOENT; an\n"
+    "unreachable or failing Hub, after bounded retries, is EIO; a permission\n"
+    "failure is EACCES with one log line naming the cause.\n"
+    "\n"
+    "Options:\n"
+    "  -f, --foreground      stay in the foreground (default: daemonize once\n"
+    "                        the mount is ready; exit non-zero if it fails)\n"
+    "      --cache-dir DIR   chunk and metadata cache\n"
+    "                        (default ${XDG_CACHE_HOME:-~/.cache}/hfmount)\n"
+    "      --cache-size SIZE bound of the chunk cache, e.g. 512M, 20G\n"
+    "                        (default 10G)\n"
+    "      --log-file FILE   log here (default: stderr in the foreground,\n"
+    "                        syslog when daemonized)\n"
+    "      --log-level LEVEL error, warn, info (default) or debug\n"
+    "  -o OPT[,OPT...]       FUSE mount options (allow_other, ...)\n"
+    "      --token-file FILE read the Hub token from FILE\n"
+    "      --offline         no network: serve what the cache holds\n"
+    "                        (also HF_HUB_OFFLINE=1)\n"
+    "      --timeout SECS    connect and stall timeout (default 30)\n"
+    "      --retries N       tries per request for 429/5xx/network errors\n"
+    "                        (default 5)\n"
+    "  -d, --debug           FUSE debug output (implies -f)\n"
+    "  -V, --version         print the version and exit\n"
+    "  -h, --help            print this help and exit\n"
+    "\n"
+    "Unmount with: fusermount3 -u MOUNTPOINT (SIGINT or SIGTERM in the\n"
+    "foreground unmounts too).\n"
+    "\n"
+    "Environment (as huggingface_hub reads it):\n"
+    "  HF_ENDPOINT     Hub URL (default https://huggingface.co)\n"
+    "  HF_TOKEN        access token (never put it on the command line)\n"
+    "  HF_TOKEN_PATH   token file (default $HF_HOME/token)\n"
+    "  HF_HOME         default ${XDG_CACHE_HOME:-~/.cache}/huggingface\n"
+    "  HF_HUB_OFFLINE  1/ON/YES/TRUE: same as --offline\n"
+    "\n"
+    "Exit status: 0 mounted (or unmounted cleanly), 1 could not mount,\n"
+    "2 bad usage.\n";
+
+enum {
+    OPT_CACHE_DIR = 256,
+    OPT_CACHE_SIZE,
+    OPT_LOG_FILE,
+    OPT_LOG_LEVEL,
+    OPT_TOKEN_FILE,
+    OPT_OFFLINE,
+    OPT_TIMEOUT,
+    OPT_RETRIES,
+};
+
+static const struct option long_opts[] = {
+    {"foreground", no_argument, NULL, 'f'},
+    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+    {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"offline", no_argument, NULL, OPT_OFFLINE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"debug", no_argument, NULL, 'd'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *fmt, const char *arg) HFM_PRINTF(1, 0);
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hfmount: ");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    fprintf(stderr, fmt, arg);
+#pragma GCC diagnostic pop
+    fprintf(stderr, "\nTry 'hfmount --help' for more information.\n");
+    return 2;
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool env_true(const char *v)
+{
+    return v && (strcasecmp(v, "1") == 0 || strcasecmp(v, "on") == 0 ||
+                 strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0);
+}
+
+static char *join_path(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* $XDG_CACHE_HOME or ~/.cache */
+static char *user_cache_home(void)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        return strdup(xdg);
+    return join_path(home && home[0] ? home : "/", ".cache");
+}
+
+static int append_opt(char **opts, const char *add)
+{
+    size_t n = (*opts ? strlen(*opts) + 1 : 0) + strlen(add) + 1;
+    char *p = malloc(n);
+    if (!p)
+        return -ENOMEM;
+    if (*opts)
+        snprintf(p, n, "%s,%s", *opts, add);
+    else
+        snprintf(p, n, "%s", add);
+    free(*opts);
+    *opts = p;
+    return 0;
+}
+
+static char *trimmed_dup(const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    return len ? strndup(s, len) : NULL;
+}
+
+int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
+{
+    const char *v;
+    char *base;
+    int c;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->cache_size = HFM_DEFAULT_CACHE_SIZE;
+    cfg->log_level = HFM_LOG_INFO;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":fdo:Vh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            cfg->foreground = true;
+            break;
+        case 'd':
+            cfg->foreground = true;
+            cfg->fuse_debug = true;
+            break;
+        case 'o':
+            if (append_opt(&cfg->fuse_opts, optarg) < 0)
+                return usage_error("%s", "out of memory");
+            break;
+        case OPT_CACHE_DIR:
+            free(cfg->cache_dir);
+            cfg->cache_dir = strdup(optarg);
+            break;
+        case OPT_CACHE_SIZE:
+            if (!hub_parse_size(optarg, &cfg->cache_size))
+                return usage_error("invalid --cache-size '%s' (try 512M or "
+                                   "20G)",
+                                   optarg);
+            break;
+        case OPT_LOG_FILE:
+            free(cfg->log_file);
+            cfg->log_file = strdup(optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            if (hfm_log_parse_level(optarg, &cfg->log_level) < 0)
+                return usage_error("invalid --log-level '%s' (error, warn, "
+                                   "info or debug)",
+                                   optarg);
+            break;
+        case OPT_TOKEN_FILE:
+            free(cfg->token_file);
+            cfg->token_file = strdup(optarg);
+            cfg->token_file_explicit = true;
+            break;
+        case OPT_OFFLINE:
+            cfg->offline = true;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_int(optarg, 1, TIMEOUT_MAX_S, &cfg->timeout_s))
+                return usage_error("invalid --timeout '%s' (1 to 3600 "
+                                   "seconds)",
+                                   optarg);
+            break;
+        case OPT_RETRIES:
+            if (!parse_int(optarg, 1, RETRIES_MAX, &cfg->retries))
+                return usage_error("invalid --retries '%s' (1 to 20)", optarg);
+            break;
+        case 'V':
+            printf("hfmount %s\n", HFM_VERSION);
+            return 1;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind == 1) {
+        cfg->mountpoint = strdup(argv[optind]);
+    } else if (argc - optind == 2) {
+        const char *spec = argv[optind];
+        if (hub_parse_repo_spec(spec, strlen(spec), &cfg->spec) != HUB_OK)
+            return usage_error("invalid repo '%s' (expected ns/name, "
+                               "datasets/ns/name or spaces/ns/name, "
+                               "optionally @REV)",
+                               spec);
+        cfg->single_repo = true;
+        cfg->mountpoint = strdup(argv[optind + 1]);
+    } else {
+        return usage_error("%s", argc - optind == 0
+                                     ? "missing MOUNTPOINT"
+                                     : "too many arguments");
+    }
+
+    v = getenv("HF_ENDPOINT");
+    cfg->endpoint = strdup(v && v[0] ? v : HUB_DEFAULT_ENDPOINT);
+    if (strncmp(cfg->endpoint, "http://", 7) != 0 &&
+        strncmp(cfg->endpoint, "https://", 8) != 0)
+        return usage_error("invalid HF_ENDPOINT '%s' (expected an http(s) "
+                           "URL)",
+                           cfg->endpoint);
+    if (env_true(getenv("HF_HUB_OFFLINE")) ||
+        env_true(getenv("TRANSFORMERS_OFFLINE")))
+        cfg->offline = true;
+
+    /* token source: --token-file > HF_TOKEN > HF_TOKEN_PATH > HF_HOME */
+    v = getenv("HF_TOKEN");
+    if (!cfg->token_file_explicit && v)
+        cfg->token_env = trimmed_dup(v, strlen(v));
+    if (!cfg->token_file) {
+        v = getenv("HF_TOKEN_PATH");
+        if (v && v[0]) {
+            cfg->token_file = strdup(v);
+            cfg->token_file_explicit = true;
+        } else {
+            v = getenv("HF_HOME");
+            if (v && v[0]) {
+                cfg->token_file = join_path(v, "token");
+            } else {
+                base = user_cache_home();
+                char *hf = base ? join_path(base, "huggingface") : NULL;
+                cfg->token_file = hf ? join_path(hf, "token") : NULL;
+                free(hf);
+                free(base);
+            }
+        }
+    }
+    if (!cfg->cache_dir) {
+        base = user_cache_home();
+        cfg->cache_dir = base ? join_path(base, "hfmount") : NULL;
+        free(base);
+    }
+    if (!cfg->mountpoint || !cfg->endpoint || !cfg->cache_dir)
+        return usage_error("%s", "out of memory");
+    return 0;
+}
+
+int hfm_config_read_token(const struct hfm_config *cfg, char **out)
+{
+    char buf[HFM_TOKEN_MAX];
+    ssize_t n;
+    int fd;
+
+    *out = NULL;
+    if (cfg->token_env) {
+        *out = strdup(cfg->token_env);
+        return *out ? 0 : -ENOMEM;
+    }
+    if (!cfg->token_file)
+        return 0;
+    fd = open(cfg->token_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0)
+        return -errno;
+    *out = trimmed_dup(buf, (size_t)n);
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+const char *hfm_config_token_source(const struct hfm_config *cfg)
+{
+    if (cfg->token_env)
+        return "HF_TOKEN";
+    return cfg->token_file ? cfg->token_file : "(none)";
+}
+
+void hfm_config_release(struct hfm_config *cfg)
+{
+    free(cfg->mountpoint);
+    free(cfg->cache_dir);
+    free(cfg->log_file);
+    free(cfg->fuse_opts);
+    free(cfg->endpoint);
+    if (cfg->token_env) {
+        explicit_bzero(cfg->token_env, strlen(cfg->token_env));
+        free(cfg->token_env);
+    }
+    free(cfg->token_file);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,61 @@
+/*
+ * config.h - the command line and the environment, read in one place.
+ *
+ * fs/config.c alone calls getenv() and reads argv. It resolves where the
+ * token comes from (huggingface_hub's order: --token-file, HF_TOKEN,
+ * HF_TOKEN_PATH, $HF_HOME/token, ~/.cache/huggingface/token) so the token
+ * can be read again later (hfm_config_read_token()) without the
+ * environment.
+ *
+ * Ownership: struct hfm_config is caller storage; hfm_config_release()
+ * frees its strings (and wipes the token).
+ * Threads: parse before threads start; hfm_config_read_token() is
+ * thread-safe.
+ */
+#ifndef HFM_FS_CONFIG_H
+#define HFM_FS_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/hub_parse.h"
+#include "net/log.h"
+
+#define HFM_DEFAULT_CACHE_SIZE (10ull * 1024 * 1024 * 1024)
+#define HFM_TOKEN_MAX 4096
+
+struct hfm_config {
+    char *mountpoint;
+    bool single_repo;
+    struct hub_repo_spec spec; /* when single_repo */
+    bool foreground;
+    char *cache_dir;
+    uint64_t cache_size;
+    char *log_file;            /* NULL: stderr (-f) or syslog */
+    enum hfm_log_level log_level;
+    char *fuse_opts;           /* -o values, comma joined, or NULL */
+    bool fuse_debug;
+    char *endpoint;
+    bool offline;
+    int timeout_s;
+    int retries;
+    /* token source, in order of precedence */
+    char *token_env;           /* HF_TOKEN value, or NULL */
+    char *token_file;          /* --token-file, HF_TOKEN_PATH, or HF_HOME/token */
+    bool token_file_explicit;  /* --token-file or HF_TOKEN_PATH */
+};
+
+/* 0: run; 1: done, exit 0 (--help, --version); 2: usage error, message
+ * printed, exit 2. */
+int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
+    HFM_MUST_CHECK;
+void hfm_config_release(struct hfm_config *cfg);
+
+/* The token now: HF_TOKEN captured at start, else the token file read
+ * again (trimmed). *out is malloc'd or NULL (no token). 0 or -errno. */
+int hfm_config_read_token(const struct hfm_config *cfg, char **out)
+    HFM_MUST_CHECK;
+/* Where the token came from, for messages ("HF_TOKEN", a file path). */
+const char *hfm_config_token_source(const struct hfm_config *cfg);
+
+#endif /* HFM_FS_CONFIG_H */

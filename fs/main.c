@@ -1,0 +1,352 @@
+/*
+ * main.c - hfmount's entry point: parse, check the mount point, open the
+ * cache, mount, daemonize, start the network and cache threads, serve.
+ *
+ * Order matters: everything that can fail with a clear message (usage,
+ * mount point, cache lock, the repo of single-repo mode) is checked before
+ * the mount and before fork, so `hfmount` exits non-zero with that message
+ * instead of leaving a dead mount. Threads (network, cache writer) start
+ * only after fuse_daemonize(), since fork() keeps just the calling thread.
+ */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "cache/cache.h"
+#include "fs/config.h"
+#include "fs/hfm.h"
+#include "net/hub.h"
+#include "net/log.h"
+
+#define EXIT_MOUNT_FAILED 1
+#define FUSE_MAX_THREADS 64
+
+static const char *type_prefix(enum hub_repo_type t)
+{
+    return t == HUB_REPO_DATASET ? "datasets/"
+           : t == HUB_REPO_SPACE ? "spaces/"
+                                 : "";
+}
+
+/* true if path is a mount point in /proc/self/mountinfo (field 5). */
+static bool is_mounted(const char *path)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    char line[8192];
+    bool found = false;
+
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char mp[4096];
+        size_t j = 0;
+        char *p = line;
+        for (int field = 0; field < 4 && p; field++) {
+            p = strchr(p, ' ');
+            if (p)
+                p++;
+        }
+        if (!p)
+            continue;
+        for (; *p && *p != ' ' && j + 1 < sizeof(mp); p++) {
+            if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+                mp[j++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 +
+                                 (p[3] - '0'));
+                p += 3;
+            } else {
+                mp[j++] = *p;
+            }
+        }
+        mp[j] = '\0';
+        found = strcmp(mp, path) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+static void run_fusermount_lazy(const char *mnt)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+/* Checks the mount point; cleans a stale mount a killed hfmount left.
+ * 0, or 1 with a message printed. */
+static int check_mountpoint(const char *mnt, char *abs, size_t cap)
+{
+    struct stat st;
+
+    if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+        fprintf(stderr,
+                "hfmount: '%s' is a stale mount (its hfmount process died); "
+                "unmounting it\n",
+                mnt);
+        if (umount2(mnt, MNT_DETACH) < 0)
+            run_fusermount_lazy(mnt);
+    }
+    if (stat(mnt, &st) < 0) {
+        fprintf(stderr, "hfmount: cannot mount on '%s': %s\n", mnt,
+                strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "hfmount: cannot mount on '%s': %s\n", mnt,
+                strerror(ENOTDIR));
+        return 1;
+    }
+    if (!realpath(mnt, abs)) {
+        fprintf(stderr, "hfmount: cannot mount on '%s': %s\n", mnt,
+                strerror(errno));
+        return 1;
+    }
+    (void)cap;
+    if (is_mounted(abs)) {
+        fprintf(stderr,
+                "hfmount: cannot mount on '%s': already a mount point "
+                "(unmount it first: fusermount3 -u %s)\n",
+                mnt, mnt);
+        return 1;
+    }
+    if (access("/dev/fuse", R_OK | W_OK) < 0) {
+        fprintf(stderr, "hfmount: cannot open /dev/fuse: %s (is the fuse "
+                        "module loaded, and may this user use it?)\n",
+                strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static struct fuse_args build_fuse_args(const struct hfm_config *cfg)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    char opts[4096];
+
+    snprintf(opts, sizeof(opts),
+             "ro,default_permissions,fsname=hfmount,subtype=hfmount%s%s",
+             cfg->fuse_opts ? "," : "", cfg->fuse_opts ? cfg->fuse_opts : "");
+    if (fuse_opt_add_arg(&args, "hfmount") != 0 ||
+        fuse_opt_add_arg(&args, "-o") != 0 ||
+        fuse_opt_add_arg(&args, opts) != 0 ||
+        (cfg->fuse_debug && fuse_opt_add_arg(&args, "-d") != 0)) {
+        fuse_opt_free_args(&args);
+    }
+    return args;
+}
+
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt,
+                             va_list ap)
+{
+    char line[1024];
+    enum hfm_log_level l = level <= FUSE_LOG_ERR       ? HFM_LOG_ERR
+                           : level <= FUSE_LOG_WARNING ? HFM_LOG_WARN
+                           : level <= FUSE_LOG_INFO    ? HFM_LOG_INFO
+                                                       : HFM_LOG_DEBUG;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    hfm_log(l, "fuse: %s", line);
+}
+
+/* Single-repo mode: resolve before mounting, so a missing repo is an exit
+ * status and a message, not an empty mount. Uses a short-lived hub (no
+ * thread may live across the fork). */
+static int resolve_root(struct hfm *h, const struct hfm_config *cfg,
+                        struct hub_config *hc, struct hub_info *info)
+{
+    struct hub_why why;
+    struct hub *tmp;
+    int rc;
+
+    if (hub_new(hc, &tmp) != HUB_OK) {
+        fprintf(stderr, "hfmount: cannot start the Hub client\n");
+        return -ENOMEM;
+    }
+    h->hub = tmp;
+    hub_why_clear(&why);
+    rc = hfm_resolve_repo(h, cfg->spec.type, cfg->spec.id, cfg->spec.rev,
+                          info, &why);
+    h->hub = NULL;
+    hub_free(tmp);
+    if (rc < 0) {
+        fprintf(stderr, "hfmount: cannot mount '%s%s%s%s': %s%s%s%s%s\n",
+                type_prefix(cfg->spec.type), cfg->spec.id,
+                cfg->spec.rev[0] ? "@" : "", cfg->spec.rev,
+                rc == -ENOENT ? "repository or revision not found"
+                              : strerror(-rc),
+                why.line[0] ? " (" : "", why.line,
+                why.message[0] ? ": " : "", why.message);
+        if (why.line[0])
+            fprintf(stderr, ")\n");
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct hfm_config cfg;
+    struct hfm h;
+    struct hub_config hc;
+    struct cache_config cc;
+    struct hub_info info;
+    struct fuse_args args;
+    struct fuse_session *se = NULL;
+    struct fuse_loop_config *loop = NULL;
+    char mnt[PATH_MAX], cdir[PATH_MAX];
+    char *token = NULL;
+    pid_t holder = 0;
+    int rc, ret = EXIT_MOUNT_FAILED;
+
+    rc = hfm_config_parse(&cfg, argc, argv);
+    if (rc != 0) {
+        hfm_config_release(&cfg);
+        return rc == 1 ? 0 : 2;
+    }
+    hfm_log_set_level(cfg.log_level);
+    if (cfg.log_file)
+        rc = hfm_log_open(HFM_LOG_FILE, cfg.log_file);
+    else
+        rc = hfm_log_open(cfg.foreground ? HFM_LOG_STDERR : HFM_LOG_SYSLOG,
+                          NULL);
+    if (rc < 0) {
+        fprintf(stderr, "hfmount: cannot open log file '%s': %s\n",
+                cfg.log_file, strerror(-rc));
+        goto out_config;
+    }
+    fuse_set_log_func(fuse_log_to_ours);
+    if (check_mountpoint(cfg.mountpoint, mnt, sizeof(mnt)) != 0)
+        goto out_log;
+    if (hub_global_init() != HUB_OK) {
+        fprintf(stderr, "hfmount: cannot initialise libcurl\n");
+        goto out_log;
+    }
+
+    memset(&cc, 0, sizeof(cc));
+    cc.dir = cfg.cache_dir;
+    cc.max_bytes = cfg.cache_size;
+    if (hfm_init(&h, &cfg) < 0) {
+        fprintf(stderr, "hfmount: out of memory\n");
+        goto out_curl;
+    }
+    rc = cache_new(&cc, &h.cache, &holder);
+    if (rc == -EBUSY) {
+        fprintf(stderr,
+                "hfmount: cache directory '%s' is in use by another hfmount "
+                "(pid %d); use another --cache-dir\n",
+                cfg.cache_dir, (int)holder);
+        goto out_hfm;
+    } else if (rc < 0) {
+        fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
+                cfg.cache_dir, strerror(-rc));
+        goto out_hfm;
+    }
+    if (!realpath(cfg.cache_dir, cdir))
+        snprintf(cdir, sizeof(cdir), "%s", cfg.cache_dir);
+
+    rc = hfm_config_read_token(&cfg, &token);
+    if (rc < 0)
+        hfm_log(HFM_LOG_WARN, "cannot read the token file '%s': %s",
+                hfm_config_token_source(&cfg), strerror(-rc));
+    memset(&hc, 0, sizeof(hc));
+    hc.endpoint = cfg.endpoint;
+    hc.token = token;
+    hc.offline = cfg.offline;
+    hc.max_tries = cfg.retries;
+    hc.timeout_s = cfg.timeout_s;
+
+    if (cfg.single_repo) {
+        if (resolve_root(&h, &cfg, &hc, &info) < 0)
+            goto out_cache;
+        if (hfm_set_repo_root(&h, cfg.spec.type, cfg.spec.id, cfg.spec.rev,
+                              &info) < 0)
+            goto out_cache;
+    }
+
+    args = build_fuse_args(&cfg);
+    if (args.argc == 0) {
+        fprintf(stderr, "hfmount: out of memory\n");
+        goto out_cache;
+    }
+    se = fuse_session_new(&args, &hfm_ops, sizeof(hfm_ops), &h);
+    fuse_opt_free_args(&args);
+    if (!se) {
+        fprintf(stderr, "hfmount: cannot create the FUSE session (bad -o "
+                        "option?)\n");
+        goto out_cache;
+    }
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out_session;
+    if (fuse_session_mount(se, mnt) != 0) {
+        fprintf(stderr, "hfmount: cannot mount on '%s'\n", cfg.mountpoint);
+        goto out_signals;
+    }
+    if (fuse_daemonize(cfg.foreground) != 0)
+        goto out_unmount;
+
+    /* threads from here on */
+    if (hub_new(&hc, &h.hub) != HUB_OK) {
+        hfm_log(HFM_LOG_ERR, "cannot start the Hub client");
+        goto out_unmount;
+    }
+    if (cache_start(h.cache, h.hub) < 0) {
+        hfm_log(HFM_LOG_ERR, "cannot start the cache writer");
+        goto out_unmount;
+    }
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+        token = NULL;
+    }
+    if (cfg.single_repo)
+        hfm_log(HFM_LOG_INFO, "mounted '%s%s%s%s' (commit %s) at '%s'",
+                type_prefix(cfg.spec.type), cfg.spec.id,
+                cfg.spec.rev[0] ? "@" : "", cfg.spec.rev, info.sha, mnt);
+    else
+        hfm_log(HFM_LOG_INFO, "mounted %s at '%s'", cfg.endpoint, mnt);
+    hfm_log(HFM_LOG_INFO, "cache '%s', up to %llu bytes%s", cdir,
+            (unsigned long long)cfg.cache_size,
+            cfg.offline ? ", offline" : "");
+
+    loop = fuse_loop_cfg_create();
+    if (loop)
+        fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
+    rc = fuse_session_loop_mt(se, loop);
+    if (loop)
+        fuse_loop_cfg_destroy(loop);
+    ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
+    hfm_log(HFM_LOG_INFO, "unmounting '%s'", mnt);
+
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out_session:
+    fuse_session_destroy(se);
+out_cache:
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    cache_free(h.cache); /* waits for fetches in flight */
+    hub_free(h.hub);
+out_hfm:
+    hfm_release(&h);
+out_curl:
+    hub_global_cleanup();
+out_log:
+    hfm_log_close();
+out_config:
+    hfm_config_release(&cfg);
+    return ret;
+}

@@ -1,14 +1,18 @@
 /*
  * auth.h - turning a failed Hub answer into the reader's errno and one log
  * line that names the cause (no token, token rejected, gate not granted or
- * pending, fine-grained scope missing, disabled repo, org policy).
+ * pending, fine-grained permission missing, disabled repo, org policy),
+ * and picking up a changed token without a remount.
  *
- * Ownership: nothing is kept but the once-per-cause memory in struct hfm
- * and a cached whoami answer.
- * Threads: thread-safe; may call the Hub (whoami) without locks held.
+ * Ownership: nothing is kept but the once-per-cause memory, the current
+ * token's hash and a cached whoami answer, all in struct hfm.
+ * Threads: thread-safe; may call the Hub (whoami) with no lock held.
  */
 #ifndef HFM_FS_AUTH_H
 #define HFM_FS_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "net/hub_err.h"
 
@@ -17,10 +21,24 @@ struct hfm;
 /* The errno a reader sees for err (hub_err_to_errno). */
 int hfm_auth_errno(struct hfm *h, enum hub_err err);
 
+/* The cause of a failure in plain words with the fix, into out (""
+ * when there is nothing to add); returns the errno the reader gets (rc,
+ * or -EACCES / -ENOENT as the cause dictates); *key names the cause. */
+int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
+                   const struct hub_why *why, char *out, size_t cap,
+                   const char **key);
+
 /* Logs one line for a failed VERB ("read", "list", "look up") of path (may
- * be NULL) in repo, at most once per (repo, cause) per HFM_LOG_REPEAT_S;
- * rc is the -errno returned to the reader. */
-void hfm_report(struct hfm *h, const char *repo, const char *path,
-                const char *verb, int rc, const struct hub_why *why);
+ * be NULL) in repo, at most once per (repo, cause) per HFM_LOG_REPEAT_S,
+ * naming the HTTP status, X-Error-Code and the cause. Returns the errno
+ * for the reader (see hfm_auth_cause). */
+int hfm_report(struct hfm *h, const char *repo, const char *path,
+               const char *verb, int rc, const struct hub_why *why);
+
+/* Re-reads the token (at most every HFM_TOKEN_RECHECK_S); true if it
+ * changed and the Hub client now uses the new one. */
+bool hfm_auth_refresh_token(struct hfm *h);
+/* Records the token the mount started with. */
+void hfm_auth_set_token_hash(struct hfm *h, const char *token);
 
 #endif /* HFM_FS_AUTH_H */

@@ -22,6 +22,7 @@ int hfm_init(struct hfm *h, struct hfm_config *cfg)
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
+    pthread_mutex_init(&h->auth_lock, NULL);
     for (int i = 0; i < 3; i++)
         hub_tree_init(&h->known_ns[i]);
     h->root = fs_node_new(h, NULL, "", FS_ROOT);
@@ -71,4 +72,5 @@ void hfm_release(struct hfm *h)
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->log_lock);
+    pthread_mutex_destroy(&h->auth_lock);
 }

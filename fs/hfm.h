@@ -7,7 +7,8 @@
  * hfm->lock protects the inode table, node counts and listings, the pin
  * map and the known-names sets; it is never held across a Hub request, a
  * disk read or a wait other than pthread_cond_wait on hfm->cond.
- * hfm->log_lock protects the once-per-cause log memory.
+ * hfm->log_lock protects the once-per-cause log memory; hfm->auth_lock the
+ * token hash and the whoami answer. Neither is held with another lock.
  */
 #ifndef HFM_FS_HFM_H
 #define HFM_FS_HFM_H
@@ -28,12 +29,13 @@
 #define HFM_VIRTUAL_TIMEOUT_S 1.0     /* root, datasets/, NS/ listings */
 #define HFM_LOG_REPEAT_S 300          /* one line per (repo, cause) per 5 min */
 #define HFM_LOG_MEMORY 64
+#define HFM_TOKEN_RECHECK_S 2 /* re-read the token at most this often */
 
 struct hub;
 struct cache;
 
 struct hfm_logged {
-    char key[HUB_ID_MAX + 64];
+    char key[HUB_ID_MAX + HUB_WHY_LINE_MAX + 32];
     time_t when;
 };
 
@@ -57,6 +59,13 @@ struct hfm {
 
     pthread_mutex_t log_lock;
     struct hfm_logged logged[HFM_LOG_MEMORY]; /* protected by log_lock */
+
+    pthread_mutex_t auth_lock;
+    time_t token_checked;   /* protected by auth_lock */
+    uint64_t token_hash;    /* of the token in use, 0 none; auth_lock */
+    bool who_valid, who_ok; /* protected by auth_lock */
+    uint64_t who_hash;      /* token hash who belongs to; auth_lock */
+    struct hub_whoami who;  /* protected by auth_lock */
 };
 
 /* fs/ops.c */

@@ -22,6 +22,7 @@
 #include <fuse_lowlevel.h>
 
 #include "cache/cache.h"
+#include "fs/auth.h"
 #include "fs/config.h"
 #include "fs/hfm.h"
 #include "net/hub.h"
@@ -177,19 +178,23 @@ static int resolve_root(struct hfm *h, const struct hfm_config *cfg,
     hub_why_clear(&why);
     rc = hfm_resolve_repo(h, cfg->spec.type, cfg->spec.id, cfg->spec.rev,
                           info, &why);
-    h->hub = NULL;
-    hub_free(tmp);
     if (rc < 0) {
+        char cause[1024];
+        const char *key;
+        rc = hfm_auth_cause(h, cfg->spec.id, rc, &why, cause, sizeof(cause),
+                            &key);
         fprintf(stderr, "hfmount: cannot mount '%s%s%s%s': %s%s%s%s%s\n",
                 type_prefix(cfg->spec.type), cfg->spec.id,
                 cfg->spec.rev[0] ? "@" : "", cfg->spec.rev,
                 rc == -ENOENT ? "repository or revision not found"
                               : strerror(-rc),
-                why.line[0] ? " (" : "", why.line,
-                why.message[0] ? ": " : "", why.message);
-        if (why.line[0])
-            fprintf(stderr, ")\n");
+                cause[0] || why.line[0] ? ": " : "",
+                cause[0] ? cause : why.line,
+                !cause[0] && why.message[0] ? ": " : "",
+                !cause[0] ? why.message : "");
     }
+    h->hub = NULL;
+    hub_free(tmp);
     return rc;
 }
 
@@ -299,6 +304,7 @@ int main(int argc, char **argv)
         hfm_log(HFM_LOG_ERR, "cannot start the Hub client");
         goto out_unmount;
     }
+    hfm_auth_set_token_hash(&h, token);
     if (cache_start(h.cache, h.hub) < 0) {
         hfm_log(HFM_LOG_ERR, "cannot start the cache writer");
         goto out_unmount;

@@ -127,6 +127,18 @@ static void reply_entry(fuse_req_t req, struct hfm *h, struct fs_node *n)
 
 /* ---- listings ------------------------------------------------------- */
 
+/* After a permission failure: a changed token is worth one more try. */
+static bool retry_with_new_token(struct hfm *h, int rc,
+                                 const struct hub_why *why)
+{
+    if (rc != -EACCES && rc != -ENOENT)
+        return false;
+    if (!why || (why->status != 401 && why->status != 403 &&
+                 why->status != 404))
+        return false;
+    return hfm_auth_refresh_token(h);
+}
+
 static int load_tree(struct hfm *h, struct fs_node *n, struct hub_tree *out,
                      struct hub_why *why)
 {
@@ -138,6 +150,8 @@ static int load_tree(struct hfm *h, struct fs_node *n, struct hub_tree *out,
     if (rc == 0)
         return 0;
     err = hub_tree_list(h->hub, r->type, r->id, r->sha, n->path, out, why);
+    if (err != HUB_OK && retry_with_new_token(h, hfm_auth_errno(h, err), why))
+        err = hub_tree_list(h->hub, r->type, r->id, r->sha, n->path, out, why);
     if (err != HUB_OK)
         return hfm_auth_errno(h, err);
     rc = cache_meta_put_tree(h->cache, r->type, r->id, r->sha, n->path, out);
@@ -169,8 +183,8 @@ static int ensure_listing(struct hfm *h, struct fs_node *n)
     hub_tree_init(&tree);
     hub_why_clear(&why);
     rc = load_tree(h, n, &tree, &why);
-    if (rc < 0 && rc != -ENOENT)
-        hfm_report(h, n->repo->id, n->path, "list", rc, &why);
+    if (rc < 0)
+        rc = hfm_report(h, n->repo->id, n->path, "list", rc, &why);
 
     pthread_mutex_lock(&h->lock);
     if (rc == 0) {
@@ -275,6 +289,8 @@ int hfm_resolve_repo(struct hfm *h, enum hub_repo_type type, const char *id,
         }
     }
     err = hub_revision(h->hub, type, id, rev, info, why);
+    if (err != HUB_OK && retry_with_new_token(h, hfm_auth_errno(h, err), why))
+        err = hub_revision(h->hub, type, id, rev, info, why);
     if (err != HUB_OK)
         return hfm_auth_errno(h, err);
     rc = cache_meta_put_rev(h->cache, type, id, rev, info);
@@ -342,8 +358,8 @@ static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
     pthread_mutex_unlock(&h->lock);
     hub_why_clear(&why);
     rc = hfm_resolve_repo(h, type, id, rev, &info, &why);
-    if (rc < 0 && rc != -ENOENT)
-        hfm_report(h, id, NULL, "look up", rc, &why);
+    if (rc < 0)
+        rc = hfm_report(h, id, NULL, "look up", rc, &why);
     pthread_mutex_lock(&h->lock);
     if (rc < 0)
         return rc;
@@ -832,11 +848,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     pthread_mutex_unlock(&fh->lock);
     hub_why_clear(&why);
     got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
+    if (got < 0 && retry_with_new_token(h, (int)got, &why)) {
+        hub_why_clear(&why);
+        got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
+    }
     if (got < 0) {
-        int rc = (int)got;
-        hfm_report(h, n->repo->id, n->path, "read", rc, &why);
+        int rc = hfm_report(h, n->repo->id, n->path, "read", (int)got, &why);
         free(buf);
-        fuse_reply_err(req, -rc == ENOENT ? EIO : -rc);
+        /* a listed file the Hub says is missing is an I/O error */
+        fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
         return;
     }
     fuse_reply_buf(req, buf, (size_t)got);

@@ -94,12 +94,22 @@ struct hub_info {
 HFM_MUST_CHECK enum hub_err hub_parse_info(const char *buf, size_t len,
                                            struct hub_info *out);
 
+#define HUB_WHOAMI_MAX_NS 32
+#define HUB_WHOAMI_NS_MAX 97
+
 struct hub_whoami {
     char name[128];     /* user or org name */
     char type[16];      /* "user", "org", "app" */
     char role[32];      /* auth.accessToken.role: read|write|fineGrained|... */
     bool fine_grained;  /* role == "fineGrained" */
     bool can_read_gated; /* auth.accessToken.fineGrained.canReadGatedRepos */
+    /* orgs[].name, at most HUB_WHOAMI_MAX_NS */
+    char orgs[HUB_WHOAMI_MAX_NS][HUB_WHOAMI_NS_MAX];
+    size_t norgs;
+    /* fine-grained: entity names whose scoped permissions include
+     * "repo.content.read" */
+    char content_read[HUB_WHOAMI_MAX_NS][HUB_WHOAMI_NS_MAX];
+    size_t ncontent_read;
 };
 
 HFM_MUST_CHECK enum hub_err hub_parse_whoami(const char *buf, size_t len,

@@ -89,6 +89,8 @@ WWW_AUTHENTICATE = 'Bearer realm="Authentication required", charset="UTF-8"'
 EXPOSE_HEADERS = ("X-Repo-Commit,X-Request-Id,X-Error-Code,X-Error-Message,X-Total-Count,ETag,"
                   "Link,Accept-Ranges,Content-Range,X-Linked-Size,X-Linked-ETag,X-Xet-Hash")
 CDN_LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
+XET_FILEINFO = "application/vnd.xet-fileinfo+json"
+CLOUDFRONT_KEY_PAIR = "K3FAKEHUBKEYPAIR"
 
 TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 RESOLVE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -142,7 +144,9 @@ class Response:
 
 def json_response(obj, status=200, headers=()):
     body = json.dumps(obj, separators=(",", ":")).encode()
-    return Response(status, headers, body, "application/json; charset=utf-8")
+    ctype = None if any(k.lower() == "content-type" for k, _ in headers) else \
+        "application/json; charset=utf-8"
+    return Response(status, headers, body, ctype)
 
 
 def text_response(status, text, headers=()):
@@ -336,29 +340,14 @@ def entry(repo, commit, path, expand):
         e = {"type": "file", "oid": b.oid, "size": b.size, "path": path}
         if b.lfs:
             e["lfs"] = {"oid": b.sha256, "size": b.size, "pointerSize": len(b.pointer)}
+        if b.xet_hash:
+            e["xetHash"] = b.xet_hash
     else:
         e = {"type": "directory", "oid": commit.dirs[path], "size": 0, "path": path}
     if expand:
         last = commit.last_commit(path)
         e["lastCommit"] = {"id": last.sha, "title": last.title, "date": last.date}
     return e
-
-
-_LISTINGS = {}
-
-
-def listing(commit, d, recursive):
-    """Paths under directory d: one level or every descendant (pre-order), dirs first."""
-    key = (commit.sha, d, recursive)
-    if key not in _LISTINGS:
-        out = []
-        for name, is_dir in commit.children[d]:
-            full = d + "/" + name if d else name
-            out.append(full)
-            if recursive and is_dir:
-                out.extend(listing(commit, full, True))
-        _LISTINGS[key] = out
-    return _LISTINGS[key]
 
 
 def make_cursor(state):
@@ -520,7 +509,7 @@ def h_tree(st, req):
         if path not in commit.dirs:
             msg = '%s does not exist on "%s"' % (path, rev)
             raise HubError(404, msg, "EntryNotFound")
-        paths = listing(commit, path, recursive)
+        paths = commit.listing(path, recursive)
         total = len(paths)
         page = [entry(repo, commit, p, expand) for p in paths[start:start + page_size]]
     headers = []
@@ -586,6 +575,13 @@ def h_refs(st, req):
     return json_response(out)
 
 
+def h_xet_read_token(st, req):
+    """Xet's token route (hub-api.md §4); the fake serves no CAS, so the token is inert."""
+    repo, _ = route_repo(st, req, content=True)
+    return json_response({"accessToken": "xet_fake_" + secrets.token_hex(16),
+                          "exp": int(time.time()) + 3600, "casUrl": st.cdn_url})
+
+
 def h_auth_check(st, req):
     route_repo(st, req, content=True)
     return text_response(200, "OK")  # [O] body
@@ -642,9 +638,19 @@ def h_resolve(st, req):
                        [("X-Repo-Commit", commit.sha)])
     if blob.lfs:
         url = sign_cdn_url(st, repo, blob, path.rsplit("/", 1)[-1])
-        return text_response(302, "Found. Redirecting to %s" % url, [
-            ("Location", url), ("X-Repo-Commit", commit.sha),
-            ("X-Linked-Size", str(blob.size)), ("X-Linked-Etag", '"%s"' % blob.sha256)])
+        headers = [("X-Repo-Commit", commit.sha), ("X-Linked-Size", str(blob.size)),
+                   ("X-Linked-Etag", '"%s"' % blob.sha256)]
+        if blob.xet_hash:
+            headers += xet_headers(st, repo, commit, blob)
+            if XET_FILEINFO in (req.headers.get("Accept") or ""):  # §4: JSON, no redirect
+                return json_response({
+                    "hash": blob.xet_hash, "etag": blob.sha256, "size": blob.size,
+                    "refreshUrl": xet_token_url(st, repo, commit),
+                    "reconstructionUrl": "%s/v1/reconstructions/%s" % (st.cdn_url,
+                                                                       blob.xet_hash)},
+                    headers=headers + [("Content-Type", XET_FILEINFO)])
+        return text_response(302, "Found. Redirecting to %s" % url,
+                             [("Location", url)] + headers)
     # [U] whether this 307 carries X-Repo-Commit/ETag: it does not here, so clients follow it.
     loc = "/api/resolve-cache/%ss/%s/%s/%s?%s=&etag=%s" % (
         repo.type, repo.id, commit.sha, quote(path), quote(unquote(req.raw_path), safe=""),
@@ -730,12 +736,39 @@ def cdn_signature(st, generation, path, amz_date, expires):
     return hmac.new(st.secret, msg.encode(), hashlib.sha256).hexdigest()
 
 
+def xet_token_url(st, repo, commit):
+    return "%s/api/%ss/%s/xet-read-token/%s" % (st.api_url, repo.type, repo.id, commit.sha)
+
+
+def xet_headers(st, repo, commit, blob):
+    """What a Xet-backed file's resolve answer adds (hub-api.md §4)."""
+    return [("X-Xet-Hash", blob.xet_hash),
+            ("Link", '<%s>; rel="xet-auth", <%s/v1/reconstructions/%s>; '
+             'rel="xet-reconstruction-info"' % (xet_token_url(st, repo, commit), st.cdn_url,
+                                                 blob.xet_hash))]
+
+
 def sign_cdn_url(st, repo, blob, filename):
+    """A signed CDN URL: Xet files get the bridge's CloudFront-style query
+    (Expires/Policy/Signature/Key-Pair-Id), other LFS files an S3 presigned X-Amz-* query."""
     now = time.time()
     amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     with st.lock:
         ttl = max(0, int(st.settings["url_ttl"]))
         generation = st.generation
+    disposition = "inline; filename*=UTF-8''%s; filename=\"%s\";" % (
+        quote(filename), filename.replace('"', ""))
+    if blob.xet_hash and not st.cdn_base:
+        path = "/xet-bridge-us/%s/%s" % (repo.mongo_id, blob.xet_hash)
+        expires = str(int(now) + ttl)
+        policy = base64.b64encode(json.dumps({"Statement": [{
+            "Resource": st.cdn_url + path + "*",
+            "Condition": {"DateLessThan": {"AWS:EpochTime": int(expires)}}}]}).encode())
+        q = [("X-Xet-Cas-Uid", "public"), ("response-content-disposition", disposition),
+             ("Expires", expires), ("Policy", policy.decode().replace("=", "_")),
+             ("Signature", cdn_signature(st, generation, path, "cloudfront", expires)),
+             ("Key-Pair-Id", CLOUDFRONT_KEY_PAIR)]
+        return "%s%s?%s" % (st.cdn_url, path, urlencode(q, quote_via=quote))
     if st.cdn_base:  # an external server (nginx) serves --blob-dir; it ignores the query
         parts = urlsplit(st.cdn_base)
         base = "%s://%s" % (parts.scheme, parts.netloc)
@@ -743,8 +776,6 @@ def sign_cdn_url(st, repo, blob, filename):
     else:
         p = repo.cdn_prefix
         base, path = st.cdn_url, "/repos/%s/%s/%s/%s" % (p[:2], p[2:4], p, blob.sha256)
-    disposition = "inline; filename*=UTF-8''%s; filename=\"%s\";" % (
-        quote(filename), filename.replace('"', ""))
     q = [("response-content-disposition", disposition),
          ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
          ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
@@ -760,6 +791,23 @@ def s3_error(status, code, message, headers=(), extra=""):
             '%s<RequestId>%s</RequestId><HostId>fakehub</HostId></Error>'
             % (code, message, extra, secrets.token_hex(8).upper()))
     return Response(status, list(headers), body.encode(), "application/xml")
+
+
+def check_cloudfront_signature(st, req):
+    """None if the bridge's CloudFront-style query is valid now, else CloudFront's 403."""
+    expires, sig = req.param("Expires", ""), req.param("Signature", "")
+    with st.lock:
+        generation = st.generation
+    if not (expires and sig and req.param("Key-Pair-Id") == CLOUDFRONT_KEY_PAIR):
+        return s3_error(403, "MissingKey", "Missing Key-Pair-Id query parameter or cookie value")
+    for gen in range(generation, -1, -1):
+        if hmac.compare_digest(cdn_signature(st, gen, req.raw_path, "cloudfront", expires), sig):
+            break
+    else:
+        return s3_error(403, "AccessDenied", "Access denied")
+    if gen != generation or not expires.isdigit() or time.time() > int(expires):
+        return s3_error(403, "AccessDenied", "Access denied")
+    return None
 
 
 def check_cdn_signature(st, req):
@@ -792,13 +840,16 @@ def check_cdn_signature(st, req):
 
 
 def h_cdn(st, req):
-    denied = check_cdn_signature(st, req)
+    xet = req.match.groupdict().get("xet")
+    denied = check_cloudfront_signature(st, req) if xet else check_cdn_signature(st, req)
     if denied:
         return denied
-    blob = st.fx.lfs_blobs.get(req.match["sha"])
+    blob = st.fx.xet_blobs.get(xet) if xet else st.fx.lfs_blobs.get(req.match["sha"])
     if blob is None:
         return s3_error(404, "NoSuchKey", "The specified key does not exist.")
-    headers = [("Content-Type", "binary/octet-stream"), ("ETag", '"%s"' % blob.md5),
+    # [O] behind the Xet bridge the ETag is the Xet hash; S3 objects carry an MD5 ETag.
+    etag = blob.xet_hash if xet else blob.md5
+    headers = [("Content-Type", "binary/octet-stream"), ("ETag", '"%s"' % etag),
                ("Last-Modified", CDN_LAST_MODIFIED), ("X-Cache", "Miss from cloudfront"),
                ("Via", "1.1 fakehub.cloudfront.net (CloudFront)"), ("X-Amz-Cf-Pop", "FAKE1"),
                ("X-Amz-Cf-Id", secrets.token_urlsafe(30))]
@@ -894,15 +945,24 @@ def c_token(st, req):
     return json_response({"ok": True})
 
 
+SETTING_CHECKS = {
+    "url_ttl": lambda v: isinstance(v, (int, float)) and v >= 0,
+    "page_size": lambda v: isinstance(v, int) and v >= 1,
+    "delay": lambda v: isinstance(v, (int, float)) and 0 <= v <= 600,
+    "cdn_ignore_range": lambda v: isinstance(v, bool),
+    "rate_limit": lambda v: v is None or (isinstance(v, dict) and all(
+        k in ("api", "resolvers", "pages") and isinstance(q, int) and q >= 0
+        for k, q in v.items())),
+}
+
+
 def c_settings(st, req):
     body = control_body(req)
+    for k, v in body.items():
+        if k not in SETTING_CHECKS or not SETTING_CHECKS[k](v):
+            raise HubError(400, "bad setting %s=%r" % (k, v))
     with st.lock:
-        for k, v in body.items():
-            if k not in DEFAULT_SETTINGS:
-                raise HubError(400, "unknown setting %r" % k)
-            if k == "rate_limit" and v is not None and not isinstance(v, dict):
-                raise HubError(400, "rate_limit must be an object or null")
-            st.settings[k] = v
+        st.settings.update(body)
         out = dict(st.settings)
     return json_response(out)
 
@@ -920,6 +980,16 @@ def c_fault(st, req):
         raise HubError(400, "unknown action %r; known: %s" % (action, ", ".join(FAULTS)))
     if body.get("origin", "any") not in ("api", "cdn", "any"):
         raise HubError(400, "origin must be api, cdn or any")
+    if not isinstance(body.get("match", ""), str):
+        raise HubError(400, "match must be a string")
+    for k in ("count", "status", "bytes", "entries", "t", "retry_after", "seconds"):
+        v = body.get(k, 1)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v > 10 ** 7:
+            raise HubError(400, "%s must be a number" % k)
+    if not 100 <= body.get("status", 503) <= 599:
+        raise HubError(400, "status must be 100..599")
+    if not isinstance(body.get("headers", {}), dict):
+        raise HubError(400, "headers must be an object")
     fault = dict(body)
     fault.setdefault("match", "")
     fault.setdefault("origin", "any")
@@ -951,11 +1021,13 @@ ROUTES = [
     ("api", "POST", _REPO + r"/paths-info/(?P<rev>[^/]+)", h_paths_info, "api"),
     ("api", "GET HEAD", _REPO + r"/refs", h_refs, "api"),
     ("api", "GET HEAD", _REPO + r"/auth-check", h_auth_check, "api"),
+    ("api", "GET HEAD", _REPO + r"/xet-read-token/(?P<rev>[^/]+)", h_xet_read_token, "api"),
     ("api", "GET HEAD", _RESOLVE + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)", h_resolve,
      "resolvers"),
     ("api", "GET HEAD", _RESOLVE + r"/raw/(?P<rev>[^/]+)/(?P<path>.+)", h_raw, "pages"),
     ("cdn", "GET HEAD", r"/repos/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}/(?P<sha>[0-9a-f]{64})",
      h_cdn, None),
+    ("cdn", "GET HEAD", r"/xet-bridge-us/[0-9a-f]{24}/(?P<xet>[0-9a-f]{64})", h_cdn, None),
 ]
 ROUTES = [(o, m.split(), re.compile(p), h, b) for o, m, p, h, b in ROUTES]
 
@@ -1040,8 +1112,7 @@ def error_response(req, e):
 
 def f_status(st, req, fault):
     status = int(fault.get("status", 503))
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    resp = error_response(req, HubError(status, phrase))
+    resp = error_response(req, HubError(status, status_phrase(status)))
     resp.headers = [(k, v) for k, v in resp.headers if k != "X-Error-Message"]
     for k, v in (fault.get("headers") or {}).items():
         resp.set_header(str(k), str(v))
@@ -1093,14 +1164,17 @@ FAULTS = {
 }
 
 
-def take_fault(st, origin, raw_path):
-    """The first queued fault matching this request, its count decremented."""
-    decoded = unquote(raw_path)
+def take_fault(st, origin, raw_path, query):
+    """The first queued fault matching this request, its count decremented. `match` is a
+    substring of the path or query, raw or percent-decoded (a CDN URL names its file only in
+    the query's response-content-disposition)."""
+    target = raw_path + "?" + query
+    haystacks = (target, unquote(target))
     with st.lock:
         for fault in st.faults:
             if fault["origin"] not in ("any", origin):
                 continue
-            if fault["match"] not in raw_path and fault["match"] not in decoded:
+            if not any(fault["match"] in h for h in haystacks):
                 continue
             fault["count"] -= 1
             if fault["count"] <= 0:
@@ -1186,7 +1260,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, st, req):
         """A non-control request: fault, rate limit, authentication, route."""
-        req.fault = take_fault(st, req.origin, req.raw_path)
+        req.fault = take_fault(st, req.origin, req.raw_path, req.query)
         phase, fn = FAULTS[req.fault["action"]] if req.fault else (None, None)
         bucket = None if req.origin == "cdn" else bucket_of(req.raw_path)
         auth_error = None
@@ -1229,10 +1303,14 @@ class Handler(BaseHTTPRequestHandler):
             headers.append(("X-Powered-By", "huggingface-moon"))
             headers.append(("Access-Control-Expose-Headers", EXPOSE_HEADERS))
             headers.append(("Vary", "Origin"))
-        if "content-type" not in names and resp.body:
+        if resp.status < 200 or resp.status in (204, 304):  # statuses that carry no body
+            resp.body = b""
+            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        elif "content-type" not in names and resp.body:
             headers.append(("Content-Type", "application/octet-stream"))
         headers.append(("Date", self.date_time_string()))
-        headers.append(("Content-Length", str(len(resp.body))))
+        if resp.status >= 200 and resp.status != 204:
+            headers.append(("Content-Length", str(len(resp.body))))
         if self.close_connection and "connection" not in names:
             headers.append(("Connection", "close"))
         fault = req.fault if req.fault and FAULTS[req.fault["action"]][0] == "wire" else None
@@ -1245,11 +1323,7 @@ class Handler(BaseHTTPRequestHandler):
                        "auth": auth is not None, "token": token or (auth or None),
                        "user_agent": hdrs.get("User-Agent"),
                        "t": time.time()})
-        try:
-            phrase = HTTPStatus(resp.status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        lines = ["HTTP/1.1 %d %s" % (resp.status, phrase)]
+        lines = ["HTTP/1.1 %d %s" % (resp.status, status_phrase(resp.status))]
         lines += ["%s: %s" % (k, header_value(v)) for k, v in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         body = b"" if req.method == "HEAD" else resp.body
@@ -1296,6 +1370,13 @@ class Handler(BaseHTTPRequestHandler):
             super().handle()
         except (OSError, ValueError):
             pass  # the client went away, or a reset fault closed the socket
+
+
+def status_phrase(status):
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def header_value(value):

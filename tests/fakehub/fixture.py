@@ -9,6 +9,8 @@ Hashes follow git and git-lfs:
   - a file's `oid` is the git blob id of what git stores: sha1(b"blob <len>\\0" + bytes) of the
     content for a regular file, of the LFS pointer for an LFS file;
   - `sha256` is the LFS content hash (None for regular files);
+  - `xet_hash` (64 hex) marks a Xet-backed LFS file (tiny.gguf); it stands in for Xet's
+    merkle hash and is not computed like it;
   - a directory's `oid` is a git tree id computed from its entries like git does.
 
 Standard library only; import time well under a second (blobs come from Random.randbytes).
@@ -29,17 +31,20 @@ import tarfile
 class Blob:
     """One file's content, shared by every commit that has the same bytes."""
 
-    __slots__ = ("data", "lfs", "size", "oid", "sha256", "pointer", "_md5")
+    __slots__ = ("data", "lfs", "size", "oid", "sha256", "pointer", "xet_hash", "_md5")
 
-    def __init__(self, data, lfs=False):
+    def __init__(self, data, lfs=False, xet=False):
         self.data = bytes(data)
-        self.lfs = lfs
+        self.lfs = lfs or xet
         self.size = len(self.data)
         self._md5 = None
-        if lfs:
+        self.xet_hash = None
+        if self.lfs:
             self.sha256 = hashlib.sha256(self.data).hexdigest()
             self.pointer = lfs_pointer(self.sha256, self.size)
             self.oid = git_blob_oid(self.pointer)
+            if xet:  # a stand-in for Xet's merkle hash: 64 hex, differs from sha256
+                self.xet_hash = hashlib.sha256(b"xet " + self.sha256.encode()).hexdigest()
         else:
             self.sha256 = None
             self.pointer = None
@@ -64,6 +69,7 @@ class Commit:
         self.files = dict(files)
         self.dirs = {}  # dir path ("" = root) -> git tree oid
         self.children = {}  # dir path -> [(name, is_dir)] in listing order
+        self._listings = {}  # (dir, recursive) -> [path], filled on demand
         self._index()
 
     def _index(self):
@@ -93,6 +99,20 @@ class Commit:
         # Listing order seen on the Hub: directories first, then files, each by name.
         for d, names in kids.items():
             self.children[d] = sorted(names.items(), key=lambda kv: (not kv[1], kv[0]))
+
+    def listing(self, d, recursive):
+        """Paths under directory d: one level, or every descendant in pre-order (a directory
+        before its contents); directories before files at each level."""
+        key = (d, recursive)
+        if key not in self._listings:  # racing threads compute the same list: harmless
+            out = []
+            for name, is_dir in self.children[d]:
+                full = d + "/" + name if d else name
+                out.append(full)
+                if recursive and is_dir:
+                    out.extend(self.listing(full, True))
+            self._listings[key] = out
+        return self._listings[key]
 
     def oid_at(self, path):
         """Blob or tree oid of `path` in this commit, None if absent."""
@@ -142,11 +162,14 @@ class Fixture:
         self.by_key = {(r.type, r.id): r for r in repos}
         self.aliases = {(r.type, a): r for r in repos for a in r.aliases}
         self.lfs_blobs = {}  # sha256 -> Blob, what the CDN serves
+        self.xet_blobs = {}  # xet hash -> Blob, what the CDN's Xet bridge serves
         for r in repos:
             for c in r.commits.values():
                 for b in c.files.values():
                     if b.lfs:
                         self.lfs_blobs[b.sha256] = b
+                    if b.xet_hash:
+                        self.xet_blobs[b.xet_hash] = b
 
     def repo(self, type, id):
         return self.by_key.get((type, id))
@@ -164,7 +187,8 @@ class Fixture:
                     c.sha: {
                         "date": c.date, "title": c.title,
                         "parent": c.parent.sha if c.parent else None,
-                        "files": {p: {"size": b.size, "oid": b.oid, "sha256": b.sha256}
+                        "files": {p: {"size": b.size, "oid": b.oid, "sha256": b.sha256,
+                                      "xet_hash": b.xet_hash}
                                   for p, b in sorted(c.files.items())},
                     } for c in r.commits.values()
                 },
@@ -334,7 +358,7 @@ def _tiny_repo():
         [("general.architecture", "str", "llama"), ("general.name", "str", "tiny"),
          ("general.alignment", "u32", 32), ("llama.context_length", "u32", 128)],
         [("token_embd.weight", (4, 2), struct.pack("<8f", *[i / 8 for i in range(8)]))]),
-        lfs=True)
+        xet=True)
     archive = Blob(tar_bytes([
         ("archive", None),
         ("archive/hello.txt", b"hello from inside the tar\n"),

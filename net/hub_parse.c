@@ -771,6 +771,7 @@ bool hub_parse_iso8601(const char *s, int64_t *out)
  * NULL with *err set on failure. */
 static cJSON *json_load(const char *buf, size_t len, enum hub_err *err)
 {
+    const char *end = NULL;
     cJSON *root;
     char *copy;
 
@@ -802,8 +803,17 @@ static cJSON *json_load(const char *buf, size_t len, enum hub_err *err)
         i++;
     }
     /* cJSON cannot tell a parse error from OOM; a body that fails is
-     * treated as malformed. */
-    root = cJSON_ParseWithLength(copy, len);
+     * treated as malformed, and so is one with more than blanks after its
+     * value. */
+    root = cJSON_ParseWithLengthOpts(copy, len, &end, false);
+    if (root) {
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (end != copy + len) {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
     free(copy);
     if (!root)
         *err = HUB_E_PROTOCOL;
@@ -1276,6 +1286,7 @@ enum hub_err hub_parse_whoami(const char *buf, size_t len,
         goto out_free_root;
     name = cJSON_GetObjectItemCaseSensitive(root, "name");
     if (!cJSON_IsString(name) || !name->valuestring ||
+        !name->valuestring[0] ||
         !str_copy(out->name, sizeof(out->name), name->valuestring) ||
         !opt_str(root, "type", out->type, sizeof(out->type)))
         goto out_free_root;

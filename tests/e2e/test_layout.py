@@ -122,8 +122,13 @@ def test_dataset_and_space_content(mount, hub, type, repo_id, prefix):
     'spaces/acme/no-such-repo',
     'datasets/acme/data/data/no-such.csv',
 ])
-def test_missing_name_is_enoent(mount, rel):
-    m = mount()
+@pytest.mark.parametrize('token', [None, util.TOKENS['alice']],
+                         ids=['anonymous', 'token'])
+def test_missing_name_is_enoent(mount, rel, token):
+    """Anonymous: the Hub answers a missing repo with 401 and no error code
+    (missing or private); with a token, 404 RepoNotFound. Both are a name
+    the Hub says does not exist."""
+    m = mount(token=token)
     util.expect_errno(2, os.stat, m.path(*rel.split('/')),
                       what='stat MNT/' + rel)
 

@@ -270,7 +270,9 @@ def test_fixture_endpoint_matches_module(hub):
     files = tiny["commits"][MAIN.sha]["files"]
     assert files["model.safetensors"] == {"size": MAIN.files["model.safetensors"].size,
                                           "oid": MAIN.files["model.safetensors"].oid,
-                                          "sha256": MAIN.files["model.safetensors"].sha256}
+                                          "sha256": MAIN.files["model.safetensors"].sha256,
+                                          "xet_hash": None}
+    assert files["tiny.gguf"]["xet_hash"] == MAIN.files["tiny.gguf"].xet_hash
     assert files["config.json"]["sha256"] is None
     assert tiny["commits"][MAIN.sha]["date"] == MAIN.date
 
@@ -542,6 +544,33 @@ def test_resolve_lfs_302_to_signed_cdn(hub):
     assert b"<Code>InvalidRange</Code>" in past.body
 
 
+def test_xet_file_markers_bridge_and_fileinfo(hub):
+    b = MAIN.files["tiny.gguf"]
+    assert b.xet_hash and b.xet_hash != b.sha256
+    tree = {e["path"]: e for e in hub.get("/api/models/acme/tiny/tree/main").json()}
+    assert tree["tiny.gguf"]["xetHash"] == b.xet_hash and tree["tiny.gguf"]["lfs"]["oid"] == b.sha256
+    assert "xetHash" not in tree["model.safetensors"]
+    a = hub.head("/acme/tiny/resolve/main/tiny.gguf")
+    assert a.status == 302 and a.h("X-Xet-Hash") == b.xet_hash
+    assert a.h("X-Linked-Etag") == '"%s"' % b.sha256 and a.h("X-Linked-Size") == str(b.size)
+    assert 'rel="xet-auth"' in a.h("Link") and 'rel="xet-reconstruction-info"' in a.h("Link")
+    loc = a.h("Location")
+    assert "/xet-bridge-us/" in loc and "Key-Pair-Id=" in loc and "Expires=" in loc
+    got = hub.get(loc, headers={"Range": "bytes=0-3"})
+    assert got.status == 206 and got.body == b"GGUF" and got.h("ETag") == '"%s"' % b.xet_hash
+    hub.ctl("expire", {})
+    assert hub.get(loc).status == 403
+    info = hub.get("/acme/tiny/resolve/main/tiny.gguf",
+                   headers={"Accept": "application/vnd.xet-fileinfo+json, */*"})
+    assert info.status == 200 and info.h("Content-Type") == "application/vnd.xet-fileinfo+json"
+    assert info.json()["hash"] == b.xet_hash and info.h("X-Linked-Size") == str(b.size)
+    token_url = re.search(r'<([^>]+)>; rel="xet-auth"', a.h("Link"))[1]
+    assert set(hub.get(token_url).json()) == {"accessToken", "exp", "casUrl"}
+    plain = hub.head("/acme/tiny/resolve/main/model.safetensors",
+                     headers={"Accept": "application/vnd.xet-fileinfo+json"})
+    assert plain.status == 302, "only Xet files answer the fileinfo Accept"
+
+
 def test_cdn_signature_checks(hub):
     loc = cdn_url(hub)
     assert hub.head(loc).status == 200
@@ -800,7 +829,7 @@ def test_fault_status_with_headers_and_count(hub):
 def test_fault_truncate_declares_length_sends_less_and_closes(hub):
     loc = cdn_url(hub, "tiny.gguf")
     size = MAIN.files["tiny.gguf"].size
-    hub.ctl("fault", {"match": "/repos/", "action": "truncate", "bytes": 10})
+    hub.ctl("fault", {"match": "tiny.gguf", "origin": "cdn", "action": "truncate", "bytes": 10})
     u = urlsplit(loc)
     s = hub.raw("cdn", b"GET %s?%s HTTP/1.1\r\nHost: x\r\n\r\n" % (u.path.encode(),
                                                                   u.query.encode()))

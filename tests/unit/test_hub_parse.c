@@ -904,6 +904,7 @@ static void test_tree_details(void)
     /* Not an array, not JSON, empty: HUB_E_PROTOCOL, tree released. */
     {
         static const char *bad[] = {"{}", "", "[", "[{]", "null", "\"x\"",
+                                    "[]]", "[] []", "[]x", " ",
                                     "{\"error\":\"x\"}", "42",
                                     "Temporary Redirect. Redirecting to /api"};
         for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -918,6 +919,7 @@ static void test_tree_details(void)
     }
     hub_tree_init(&t);
     CHECK(parse_str("[]", "", &t, NULL) == HUB_OK && t.count == 0);
+    CHECK(parse_str(" [ ] \r\n", "", &t, NULL) == HUB_OK && t.count == 0);
     CHECK(hub_parse_tree_page(NULL, 0, "", &t, NULL) == HUB_E_PROTOCOL);
     /* Bad dir arguments. */
     CHECK(parse_str("[]", "/a", &t, NULL) == HUB_E_PROTOCOL);
@@ -1152,6 +1154,12 @@ static void test_whoami(void)
         {"{\"name\":\"carol\",\"auth\":[1]}", HUB_OK, "carol", "", "", false,
          false},
         {"{\"type\":\"user\"}", HUB_E_PROTOCOL, "", "", "", false, false},
+        /* fuzz_info crasher: an empty (first, duplicated) name */
+        {"{\"type\":\"user\",\"name\":\"\",\"name\":\"bob\"}", HUB_E_PROTOCOL,
+         "", "", "", false, false},
+        {"{\"name\":\"bob\"} x", HUB_E_PROTOCOL, "", "", "", false, false},
+        {"{\"name\":\"bob\"}}", HUB_E_PROTOCOL, "", "", "", false, false},
+        {" {\"name\":\"bob\"}\r\n", HUB_OK, "bob", "", "", false, false},
         {"{\"name\":7}", HUB_E_PROTOCOL, "", "", "", false, false},
         {"{\"name\":\"a\\nb\"}", HUB_E_PROTOCOL, "", "", "", false, false},
         {"{\"name\":\"a\",\"type\":\"averyveryverylongtype\"}", HUB_E_PROTOCOL,

@@ -108,6 +108,7 @@ struct cache {
     int ra_max;
     struct hub *hub;
     int lock_fd;
+    bool disk_ok; /* the store can be written: set once in cache_new */
     const struct cache_io *io;
 
     pthread_mutex_t lock;
@@ -392,6 +393,8 @@ static int chunk_load(struct cache *c, const char *key, uint64_t idx,
     int fd, rc;
     const char *bad = NULL;
 
+    if (!c->disk_ok)
+        return -ENOENT;
     rc = chunk_path(c, key, idx, path, sizeof(path));
     if (rc < 0)
         return rc;
@@ -454,6 +457,8 @@ static int chunk_store(struct cache *c, const char *key, uint64_t idx,
     struct chunk_hdr h;
     int fd, rc;
 
+    if (!c->disk_ok)
+        return 0; /* memory-only: nothing to store, nothing to report */
     rc = chunk_path(c, key, idx, path, sizeof(path));
     if (rc < 0)
         return rc;
@@ -863,7 +868,7 @@ static void *writer_main(void *arg)
 
         disk_make_room(c, ch->len + sizeof(struct chunk_hdr));
         rc = chunk_store(c, ch->key, ch->idx, ch->buf, ch->len);
-        if (rc == 0) {
+        if (rc == 0 && c->disk_ok) {
             pthread_mutex_lock(&c->disk_lock);
             disk_add(c, ch->key, ch->idx, ch->len + sizeof(struct chunk_hdr));
             pthread_mutex_unlock(&c->disk_lock);
@@ -959,8 +964,17 @@ int cache_new(const struct cache_config *cfg, struct cache **out,
     }
     if (rc == 0)
         rc = take_lock(c, holder_pid);
-    if (rc < 0)
+    if (rc == -EBUSY || rc == -ENOMEM || rc == -ENAMETOOLONG)
         goto out_free;
+    if (rc < 0) {
+        hfm_log(HFM_LOG_WARN,
+                "cannot use cache directory '%s': %s; running without a "
+                "disk cache (reads go to the network)",
+                c->dir, strerror(-rc));
+        *out = c;
+        return 0;
+    }
+    c->disk_ok = true;
     disk_scan(c);
     disk_make_room(c, 0); /* a smaller --cache-size than last time */
     *out = c;
@@ -1050,6 +1064,11 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 const char *cache_dir(const struct cache *c)
 {
     return c->dir;
+}
+
+bool cache_disk_ok(const struct cache *c)
+{
+    return c->disk_ok;
 }
 
 static int io_open(const char *path, int flags, mode_t mode)

@@ -70,7 +70,10 @@ struct cache_stream {
 };
 
 /* Opens (creating) the store at cfg->dir and locks it for this process:
- * -EBUSY if another hfmount holds it (*holder_pid set when known). Starts
+ * -EBUSY if another hfmount holds it (*holder_pid set when known). A
+ * directory that cannot be created or written (read-only, no permission)
+ * is not an error: one warning, and the cache runs in memory only (see
+ * cache_disk_ok()). Starts
  * no thread (so it may run before a fork); the metadata store works at
  * once, chunk reads need cache_start(). */
 int cache_new(const struct cache_config *cfg, struct cache **out,
@@ -80,6 +83,8 @@ int cache_start(struct cache *c, struct hub *hub) HFM_MUST_CHECK;
 void cache_free(struct cache *c);
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 const char *cache_dir(const struct cache *c);
+/* false when the disk store is unusable: chunks and metadata are not kept */
+bool cache_disk_ok(const struct cache *c);
 
 /* key: 64-hex sha256 or 40-hex oid; the rest says where to fetch from. */
 int cache_file_new(struct cache *c, const char *key, uint64_t size,

@@ -99,6 +99,8 @@ static int meta_write(struct cache *c, const char *keyline,
 
     if (body->oom)
         return -ENOMEM;
+    if (!cache_disk_ok(c))
+        return 0;
     rc = meta_path(c, keyline, path, sizeof(path), dir, sizeof(dir));
     if (rc < 0)
         return rc;
@@ -136,6 +138,8 @@ static int meta_read(struct cache *c, const char *keyline, char **data,
     ssize_t got;
     size_t klen = strlen(keyline);
 
+    if (!cache_disk_ok(c))
+        return -ENOENT;
     rc = meta_path(c, keyline, path, sizeof(path), dir, sizeof(dir));
     if (rc < 0)
         return rc;

@@ -10,7 +10,10 @@
  */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,7 @@
 
 #define EXIT_MOUNT_FAILED 1
 #define FUSE_MAX_THREADS 64
+#define WATCHDOG_PERIOD_MS 100
 
 static const char *type_prefix(enum hub_repo_type t)
 {
@@ -146,6 +150,37 @@ static struct fuse_args build_fuse_args(const struct hfm_config *cfg)
         fuse_opt_free_args(&args);
     }
     return args;
+}
+
+struct watchdog {
+    struct fuse_session *se;
+    struct hub *hub;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done; /* protected by lock */
+};
+
+/* The multithreaded loop joins its workers before it returns; a worker
+ * waiting on a stalled transfer would hold up the unmount. When the
+ * session ends (unmount, signal), fail every Hub request at once. */
+static void *watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->done && !fuse_session_exited(w->se)) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+    }
+    pthread_mutex_unlock(&w->lock);
+    hub_shutdown(w->hub);
+    return NULL;
 }
 
 static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt,
@@ -324,12 +359,28 @@ int main(int argc, char **argv)
             (unsigned long long)cfg.cache_size,
             cfg.offline ? ", offline" : "");
 
+    struct watchdog wd = {.se = se, .hub = h.hub, .done = false};
+    pthread_t wd_thread;
+    bool wd_started;
+    pthread_mutex_init(&wd.lock, NULL);
+    pthread_cond_init(&wd.cond, NULL);
+    wd_started = pthread_create(&wd_thread, NULL, watchdog_main, &wd) == 0;
+
     loop = fuse_loop_cfg_create();
     if (loop)
         fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
     rc = fuse_session_loop_mt(se, loop);
     if (loop)
         fuse_loop_cfg_destroy(loop);
+    if (wd_started) {
+        pthread_mutex_lock(&wd.lock);
+        wd.done = true;
+        pthread_cond_signal(&wd.cond);
+        pthread_mutex_unlock(&wd.lock);
+        pthread_join(wd_thread, NULL);
+    }
+    pthread_mutex_destroy(&wd.lock);
+    pthread_cond_destroy(&wd.cond);
     ret = rc == 0 || rc == SIGINT || rc == SIGTERM || rc == SIGHUP ? 0 : 1;
     hfm_log(HFM_LOG_INFO, "unmounting '%s'", mnt);
 
@@ -344,7 +395,8 @@ out_cache:
         explicit_bzero(token, strlen(token));
         free(token);
     }
-    cache_free(h.cache); /* waits for fetches in flight */
+    hub_shutdown(h.hub);  /* fetches in flight fail now */
+    cache_free(h.cache);  /* waits for their callbacks */
     hub_free(h.hub);
 out_hfm:
     hfm_release(&h);

@@ -79,6 +79,9 @@ void hub_global_cleanup(void);
 
 HFM_MUST_CHECK enum hub_err hub_new(const struct hub_config *cfg,
                                     struct hub **out);
+/* Fails every request queued, waiting or on the wire, and every later one,
+ * promptly (unmount must not wait for a stalled transfer). Non-blocking. */
+void hub_shutdown(struct hub *hub);
 void hub_free(struct hub *hub);
 
 /* Replaces the token (NULL or "" clears it). Takes effect for requests

@@ -955,15 +955,22 @@ out_free:
     return HUB_E_NOMEM;
 }
 
+void hub_shutdown(struct hub *hub)
+{
+    if (!hub)
+        return;
+    pthread_mutex_lock(&hub->lock);
+    hub->stopping = true;
+    pthread_mutex_unlock(&hub->lock);
+    curl_multi_wakeup(hub->multi);
+}
+
 void hub_free(struct hub *hub)
 {
     if (!hub)
         return;
     if (hub->thread_started) {
-        pthread_mutex_lock(&hub->lock);
-        hub->stopping = true;
-        pthread_mutex_unlock(&hub->lock);
-        curl_multi_wakeup(hub->multi);
+        hub_shutdown(hub);
         pthread_join(hub->thread, NULL);
     }
     curl_multi_cleanup(hub->multi);

@@ -64,6 +64,7 @@ DEFAULT_SETTINGS = {
 }
 EXPAND_PAGE_SIZE = 50
 LIST_PAGE_SIZE = 1000
+MAX_SYNTHETIC = 10 ** 7  # huge_dir entries
 RATE_WINDOW = 300
 QUOTAS = {  # per 5-minute window, hub-api.md §5
     False: {"api": 500, "resolvers": 3000, "pages": 100},  # anonymous
@@ -359,7 +360,9 @@ def read_cursor(cursor):
     try:
         inner, _, count = base64.b64decode(cursor, validate=True).decode().rpartition(":")
         state = json.loads(base64.b64decode(inner, validate=True))
-        if not isinstance(state, dict) or int(count) != state.get("n") or state["n"] < 0:
+        n, synthetic = state.get("n"), state.get("synthetic", 0)
+        if not (isinstance(n, int) and 0 <= n == int(count) and isinstance(synthetic, int)
+                and 0 <= synthetic <= MAX_SYNTHETIC):
             raise ValueError
         return state
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
@@ -984,7 +987,8 @@ def c_fault(st, req):
         raise HubError(400, "match must be a string")
     for k in ("count", "status", "bytes", "entries", "t", "retry_after", "seconds"):
         v = body.get(k, 1)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v > 10 ** 7:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) \
+                or not 0 <= v <= MAX_SYNTHETIC:
             raise HubError(400, "%s must be a number" % k)
     if not 100 <= body.get("status", 503) <= 599:
         raise HubError(400, "status must be 100..599")
@@ -1005,31 +1009,31 @@ def c_faults(st, req):
 
 
 # ---------------------------------------------------------------------------------------------
-# ROUTES: (origin, methods, raw-path regex, handler, rate-limit bucket). First match wins.
+# ROUTES: (origin, methods, raw-path regex, handler). First match wins; the rate-limit
+# bucket of a path is bucket_of(path).
 # Regexes see the path as sent (percent-encoded), so a revision is always one segment.
 
 _REPO = r"/api/(?P<t>models|datasets|spaces)/(?P<ns>[^/]+)/(?P<name>[^/]+)"
 _RESOLVE = r"/(?:(?P<t>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)"
 ROUTES = [
-    ("api", "GET HEAD", r"/api/whoami-v2", h_whoami, "api"),
-    ("api", "GET HEAD", r"/api/(?P<t>models|datasets|spaces)", h_list, "api"),
+    ("api", "GET HEAD", r"/api/whoami-v2", h_whoami),
+    ("api", "GET HEAD", r"/api/(?P<t>models|datasets|spaces)", h_list),
     ("api", "GET HEAD", r"/api/resolve-cache/(?P<t>models|datasets|spaces)/(?P<ns>[^/]+)/"
-     r"(?P<name>[^/]+)/(?P<rev>[^/]+)/(?P<path>.+)", h_resolve_cache, "resolvers"),
-    ("api", "GET HEAD", _REPO, h_info, "api"),
-    ("api", "GET HEAD", _REPO + r"/revision/(?P<rev>[^/]+)", h_info, "api"),
-    ("api", "GET HEAD", _REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", h_tree, "api"),
-    ("api", "POST", _REPO + r"/paths-info/(?P<rev>[^/]+)", h_paths_info, "api"),
-    ("api", "GET HEAD", _REPO + r"/refs", h_refs, "api"),
-    ("api", "GET HEAD", _REPO + r"/auth-check", h_auth_check, "api"),
-    ("api", "GET HEAD", _REPO + r"/xet-read-token/(?P<rev>[^/]+)", h_xet_read_token, "api"),
-    ("api", "GET HEAD", _RESOLVE + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)", h_resolve,
-     "resolvers"),
-    ("api", "GET HEAD", _RESOLVE + r"/raw/(?P<rev>[^/]+)/(?P<path>.+)", h_raw, "pages"),
+     r"(?P<name>[^/]+)/(?P<rev>[^/]+)/(?P<path>.+)", h_resolve_cache),
+    ("api", "GET HEAD", _REPO, h_info),
+    ("api", "GET HEAD", _REPO + r"/revision/(?P<rev>[^/]+)", h_info),
+    ("api", "GET HEAD", _REPO + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", h_tree),
+    ("api", "POST", _REPO + r"/paths-info/(?P<rev>[^/]+)", h_paths_info),
+    ("api", "GET HEAD", _REPO + r"/refs", h_refs),
+    ("api", "GET HEAD", _REPO + r"/auth-check", h_auth_check),
+    ("api", "GET HEAD", _REPO + r"/xet-read-token/(?P<rev>[^/]+)", h_xet_read_token),
+    ("api", "GET HEAD", _RESOLVE + r"/resolve/(?P<rev>[^/]+)/(?P<path>.+)", h_resolve),
+    ("api", "GET HEAD", _RESOLVE + r"/raw/(?P<rev>[^/]+)/(?P<path>.+)", h_raw),
     ("cdn", "GET HEAD", r"/repos/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}/(?P<sha>[0-9a-f]{64})",
-     h_cdn, None),
-    ("cdn", "GET HEAD", r"/xet-bridge-us/[0-9a-f]{24}/(?P<xet>[0-9a-f]{64})", h_cdn, None),
+     h_cdn),
+    ("cdn", "GET HEAD", r"/xet-bridge-us/[0-9a-f]{24}/(?P<xet>[0-9a-f]{64})", h_cdn),
 ]
-ROUTES = [(o, m.split(), re.compile(p), h, b) for o, m, p, h, b in ROUTES]
+ROUTES = [(o, m.split(), re.compile(p), h) for o, m, p, h in ROUTES]
 
 CONTROL = {
     ("GET", "/_fake/requests"): c_requests, ("GET", "/_fake/fixture"): c_fixture,
@@ -1072,7 +1076,7 @@ def rename_redirect(st, req):
 
 def route(st, req):
     allowed = set()
-    for origin, methods, pattern, handler, _ in ROUTES:
+    for origin, methods, pattern, handler in ROUTES:
         if origin != req.origin:
             continue
         m = pattern.fullmatch(req.raw_path)
@@ -1204,7 +1208,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code, message=None, explain=None):
         """Errors raised by http.server itself (bad request line, header too long...)."""
-        st = self.server.state
         self.close_connection = True
         raw = getattr(self, "path", "") or ""
         req = Request(self.server.origin, getattr(self, "command", None) or "?",

@@ -384,7 +384,8 @@ def _tiny_repo():
     m0 = Commit(fixed_sha("acme/tiny M0"), "2024-01-01T00:00:00.000Z", "Initial commit", None,
                 {**common, "config.json": Blob(_config("v1.0"))})
     m1 = Commit(fixed_sha("acme/tiny M1"), "2024-06-01T12:00:00.000Z", "Add many/ and tiny.gguf",
-                m0, {**common, **many, "tiny.gguf": tiny_gguf, "config.json": Blob(_config("main"))})
+                m0, {**common, **many, "tiny.gguf": tiny_gguf,
+                     "config.json": Blob(_config("main"))})
     m2 = Commit(fixed_sha("acme/tiny M2"), "2024-09-01T08:30:00.000Z", "dev: new config", m1,
                 {**m1.files, "config.json": Blob(_config("dev")),
                  "dev-only.txt": Blob(b"only on the dev branch\n")})

@@ -25,6 +25,9 @@
 static const char usage_text[] =
     "usage: hfmount [OPTIONS] MOUNTPOINT\n"
     "       hfmount [OPTIONS] REPO[@REV] MOUNTPOINT\n"
+    "       hfmount prefetch [OPTIONS] REPO[@REV] [PATTERN...]\n"
+    "       hfmount status [--json] MOUNTPOINT\n"
+    "       hfmount cache ls|clean [--cache-dir DIR]\n"
     "\n"
     "Mount Hugging Face Hub repositories read-only. Files are fetched on\n"
     "demand with HTTP range requests into a local, bounded, verified cache.\n"
@@ -77,6 +80,15 @@ static const char usage_text[] =
     "  HF_HOME         default ${XDG_CACHE_HOME:-~/.cache}/huggingface\n"
     "  HF_HUB_OFFLINE  1/ON/YES/TRUE: same as --offline\n"
     "\n"
+    "Commands:\n"
+    "  prefetch REPO[@REV] [PATTERN...]  fill the cache with the repo's files\n"
+    "                     (or those whose path matches a shell PATTERN, e.g.\n"
+    "                     '*.json'), in parallel, with progress\n"
+    "  status MOUNTPOINT  requests, bytes fetched, cache hits and misses,\n"
+    "                     errors since mount (--json: as JSON)\n"
+    "  cache ls           what the cache holds: files, chunks, bytes\n"
+    "  cache clean        empty the cache (not while a mount uses it)\n"
+    "\n"
     "Exit status: 0 mounted (or unmounted cleanly), 1 could not mount,\n"
     "2 bad usage.\n";
 
@@ -102,6 +114,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"debug", no_argument, NULL, 'd'},
+    {"json", no_argument, NULL, 'j'},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -193,6 +206,21 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
     cfg->log_level = HFM_LOG_INFO;
     optind = 1;
     opterr = 0;
+    if (argc >= 2 && strcmp(argv[1], "prefetch") == 0) {
+        cfg->command = HFM_CMD_PREFETCH;
+    } else if (argc >= 2 && strcmp(argv[1], "status") == 0) {
+        cfg->command = HFM_CMD_STATUS;
+    } else if (argc >= 3 && strcmp(argv[1], "cache") == 0 &&
+               (strcmp(argv[2], "ls") == 0 || strcmp(argv[2], "clean") == 0)) {
+        cfg->command = strcmp(argv[2], "ls") == 0 ? HFM_CMD_CACHE_LS
+                                                  : HFM_CMD_CACHE_CLEAN;
+        argv++;
+        argc--;
+    }
+    if (cfg->command != HFM_CMD_MOUNT) {
+        argv++;
+        argc--;
+    }
     while ((c = getopt_long(argc, argv, ":fdo:Vh", long_opts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -244,6 +272,9 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
             if (!parse_int(optarg, 1, RETRIES_MAX, &cfg->retries))
                 return usage_error("invalid --retries '%s' (1 to 20)", optarg);
             break;
+        case 'j':
+            cfg->json = true;
+            break;
         case 'V':
             printf("hfmount %s\n", HFM_VERSION);
             return 1;
@@ -256,7 +287,32 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind == 1) {
+    if (cfg->command == HFM_CMD_PREFETCH) {
+        const char *spec;
+        if (argc - optind < 1)
+            return usage_error("%s", "prefetch: missing REPO[@REV]");
+        spec = argv[optind];
+        if (hub_parse_repo_spec(spec, strlen(spec), &cfg->spec) != HUB_OK)
+            return usage_error("invalid repo '%s' (expected ns/name, "
+                               "datasets/ns/name or spaces/ns/name, "
+                               "optionally @REV)",
+                               spec);
+        for (int i = optind + 1; i < argc; i++) {
+            if (cfg->npatterns == HFM_MAX_PATTERNS)
+                return usage_error("%s", "prefetch: too many patterns");
+            cfg->patterns[cfg->npatterns++] = argv[i];
+        }
+        cfg->mountpoint = strdup("");
+    } else if (cfg->command == HFM_CMD_CACHE_LS ||
+               cfg->command == HFM_CMD_CACHE_CLEAN) {
+        if (argc - optind != 0)
+            return usage_error("%s", "cache: unexpected argument");
+        cfg->mountpoint = strdup("");
+    } else if (cfg->command == HFM_CMD_STATUS) {
+        if (argc - optind != 1)
+            return usage_error("%s", "status: expected one MOUNTPOINT");
+        cfg->mountpoint = strdup(argv[optind]);
+    } else if (argc - optind == 1) {
         cfg->mountpoint = strdup(argv[optind]);
     } else if (argc - optind == 2) {
         const char *spec = argv[optind];

@@ -24,10 +24,24 @@
 #define HFM_DEFAULT_CACHE_SIZE (10ull * 1024 * 1024 * 1024)
 #define HFM_TOKEN_MAX 4096
 
+enum hfm_command {
+    HFM_CMD_MOUNT = 0,
+    HFM_CMD_PREFETCH, /* hfmount prefetch REPO[@REV] [PATTERN...] */
+    HFM_CMD_STATUS,   /* hfmount status MOUNTPOINT */
+    HFM_CMD_CACHE_LS, /* hfmount cache ls */
+    HFM_CMD_CACHE_CLEAN, /* hfmount cache clean */
+};
+
+#define HFM_MAX_PATTERNS 64
+
 struct hfm_config {
+    enum hfm_command command;
+    char *patterns[HFM_MAX_PATTERNS]; /* prefetch: borrowed from argv */
+    int npatterns;
+    bool json;                 /* status --json */
     char *mountpoint;
     bool single_repo;
-    struct hub_repo_spec spec; /* when single_repo */
+    struct hub_repo_spec spec; /* when single_repo, and for prefetch */
     bool foreground;
     char *cache_dir;
     uint64_t cache_size;

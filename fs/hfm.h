@@ -81,6 +81,8 @@ int hfm_set_repo_root(struct hfm *h, enum hub_repo_type type, const char *id,
 int hfm_resolve_repo(struct hfm *h, enum hub_repo_type type, const char *id,
                      const char *rev, struct hub_info *info,
                      struct hub_why *why) HFM_MUST_CHECK;
+/* Counters since mount as one JSON object (the root's user.hf.stats). */
+int hfm_stats_json(struct hfm *h, char *out, size_t cap);
 void hfm_release(struct hfm *h);
 
 #endif /* HFM_FS_HFM_H */

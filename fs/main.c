@@ -28,6 +28,7 @@
 #include "fs/auth.h"
 #include "fs/config.h"
 #include "fs/hfm.h"
+#include "fs/tools.h"
 #include "net/hub.h"
 #include "net/log.h"
 
@@ -252,6 +253,12 @@ int main(int argc, char **argv)
     if (rc != 0) {
         hfm_config_release(&cfg);
         return rc == 1 ? 0 : 2;
+    }
+    if (cfg.command != HFM_CMD_MOUNT) {
+        hfm_log_set_level(cfg.log_level);
+        ret = hfm_tool_main(&cfg);
+        hfm_config_release(&cfg);
+        return ret;
     }
     hfm_log_set_level(cfg.log_level);
     if (cfg.log_file)

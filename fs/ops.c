@@ -38,6 +38,8 @@
 #define XATTR_COMMIT "user.hf.commit"
 #define XATTR_OID "user.hf.oid"
 #define XATTR_SIZE "user.hf.size"
+#define XATTR_STATS "user.hf.stats" /* mount root: counters as JSON */
+#define STATS_MAX 1024
 #define DIRENT_UNKNOWN_INO 0xffffffffu /* readdir: "ask lookup" */
 
 struct fs_handle {
@@ -895,17 +897,53 @@ static int xattr_value(const struct fs_node *n, const char *name, char *out,
     return -ENODATA;
 }
 
+int hfm_stats_json(struct hfm *h, char *out, size_t cap)
+{
+    struct hub_stats hs;
+    struct cache_stats cs;
+    uint64_t nodes;
+
+    memset(&hs, 0, sizeof(hs));
+    if (h->hub)
+        hub_get_stats(h->hub, &hs);
+    cache_get_stats(h->cache, &cs);
+    pthread_mutex_lock(&h->lock);
+    nodes = h->nodes;
+    pthread_mutex_unlock(&h->lock);
+    return snprintf(
+        out, cap,
+        "{\"requests\":%" PRIu64 ",\"bytes_fetched\":%" PRIu64
+        ",\"retries\":%" PRIu64 ",\"errors\":%" PRIu64
+        ",\"chunk_hits_memory\":%" PRIu64 ",\"chunk_hits_disk\":%" PRIu64
+        ",\"chunk_misses\":%" PRIu64 ",\"chunks_read_ahead\":%" PRIu64
+        ",\"chunks_corrupt\":%" PRIu64 ",\"chunks_evicted\":%" PRIu64
+        ",\"cache_write_errors\":%" PRIu64 ",\"cache_bytes\":%" PRIu64
+        ",\"cache_chunks\":%" PRIu64 ",\"cache_limit\":%" PRIu64
+        ",\"inodes\":%" PRIu64 ",\"offline\":%s,\"uptime_s\":%lld}",
+        hs.requests, hs.bytes, hs.retries, hs.errors, cs.hits_mem,
+        cs.hits_disk, cs.misses, cs.readahead, cs.corrupt, cs.evicted,
+        cs.write_errors, cs.disk_bytes, cs.disk_chunks, h->cfg->cache_size,
+        nodes, h->hub && hub_is_offline(h->hub) ? "true" : "false",
+        (long long)(time(NULL) - h->start_time));
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         size_t size)
 {
     struct hfm *h = get_hfm(req);
-    char val[128];
+    char val[STATS_MAX];
     int len;
 
-    pthread_mutex_lock(&h->lock);
-    struct fs_node *n = fs_node_find(h, ino);
-    len = n ? xattr_value(n, name, val, sizeof(val)) : -ESTALE;
-    pthread_mutex_unlock(&h->lock);
+    if (ino == FS_ROOT_INO && strcmp(name, XATTR_STATS) == 0) {
+        len = hfm_stats_json(h, val, sizeof(val));
+        if (len >= (int)sizeof(val))
+            len = -ERANGE;
+    } else {
+        pthread_mutex_lock(&h->lock);
+        struct fs_node *n = fs_node_find(h, ino);
+        len = n ? xattr_value(n, name, val, sizeof(val)) : -ESTALE;
+        pthread_mutex_unlock(&h->lock);
+    }
     if (len < 0)
         fuse_reply_err(req, -len);
     else if (size == 0)
@@ -922,11 +960,15 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
     char list[128];
     size_t len = 0;
 
+    if (ino == FS_ROOT_INO) {
+        memcpy(list, XATTR_STATS, sizeof(XATTR_STATS));
+        len = sizeof(XATTR_STATS);
+    }
     pthread_mutex_lock(&h->lock);
     struct fs_node *n = fs_node_find(h, ino);
     if (n && node_in_repo(n)) {
-        memcpy(list, XATTR_COMMIT, sizeof(XATTR_COMMIT));
-        len = sizeof(XATTR_COMMIT);
+        memcpy(list + len, XATTR_COMMIT, sizeof(XATTR_COMMIT));
+        len += sizeof(XATTR_COMMIT);
         if (n->kind == FS_FILE) {
             memcpy(list + len, XATTR_OID, sizeof(XATTR_OID));
             len += sizeof(XATTR_OID);

@@ -134,3 +134,38 @@ def test_concurrent_readers(mount, hub):
         assert not errors, '\n'.join(errors)
     finally:
         close_fd(fd)
+
+
+def test_expired_signed_urls_are_re_resolved(mount, hub):
+    """After every CDN signature expires (403), reads of uncached ranges
+    still return the right bytes."""
+    expected = hub.download(*MODEL, 'main', LFS)
+    size = len(expected)
+    m = mount()
+    fd = open_fd(m.path('acme', 'tiny', LFS))
+    try:
+        assert pread(fd, 4096, 0) == expected[:4096]
+        hub.expire()
+        for off in (size - 5000, size // 2, size // 3):
+            got = pread(fd, 4096, off)
+            assert got == expected[off:off + 4096], (
+                'pread at %d after the signed URLs expired' % off)
+    finally:
+        close_fd(fd)
+
+
+def test_cdn_ignoring_range(mount, hub):
+    """A CDN answering 200 + the whole body to a Range request."""
+    expected = hub.download(*MODEL, 'main', LFS)
+    hub.settings(cdn_ignore_range=True)
+    m = mount()
+    fd = open_fd(m.path('acme', 'tiny', LFS))
+    try:
+        rnd = random.Random(7)
+        for _ in range(20):
+            off = rnd.randrange(0, len(expected))
+            n = rnd.randrange(1, 200000)
+            assert pread(fd, n, off) == expected[off:off + n], (
+                'pread(%d at %d) with a CDN ignoring Range' % (n, off))
+    finally:
+        close_fd(fd)

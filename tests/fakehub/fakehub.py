@@ -22,8 +22,9 @@ Faithfulness rules (the authority is shared/hub-api.md; sections cited as §N):
   6. Hostile input never crashes the fake: every request runs inside a catch-all that answers
      500 and keeps serving; bodies and headers are capped.
 
-Layout: constants and messages; state; access rules (§5/§6); route handlers; ROUTES (the one
-route table); FAULTS (every injected fault, in one place); the HTTP plumbing; main().
+Layout: constants and messages; state; access rules (§5/§6); route handlers; CDN signing;
+control API; ROUTES (the one route table); FAULTS (every injected fault, in one place); the
+HTTP plumbing (Handler.write_response is the only writer of answers); main().
 Standard library only; run it with /usr/bin/python3.
 """
 

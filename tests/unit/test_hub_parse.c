@@ -304,6 +304,9 @@ static void test_parse_size(void)
         {"1GiBx", false, 0},
         {"1GG", false, 0},
         {"16777216T", false, 0},
+        {"16777217T", false, 0}, /* would wrap to 1T */
+        {"17179869185G", false, 0},
+        {"18446744073709551615K", false, 0},
         {"18446744073709551616", false, 0},
         {"99999999999999999999999", false, 0},
     };
@@ -877,6 +880,30 @@ static void test_tree_details(void)
     CHECK(strstr(why.line, "...': bad name") != NULL);
     hub_tree_release(&t);
 
+    /* A path over HUB_PATH_MAX is refused before its name is looked at. */
+    {
+        size_t cap = HUB_PATH_MAX + 128;
+        char *long_page = malloc(cap);
+        char *p;
+
+        CHECK(long_page != NULL);
+        if (long_page) {
+            int n = snprintf(long_page, cap,
+                             "[{\"type\":\"file\",\"size\":1,\"path\":\"d/");
+            p = long_page + n;
+            memset(p, 'x', HUB_PATH_MAX);
+            p += HUB_PATH_MAX - 1; /* path: HUB_PATH_MAX + 1 bytes */
+            snprintf(p, cap - (size_t)(p - long_page), "\"}]");
+            hub_tree_init(&t);
+            hub_why_clear(&why);
+            CHECK(parse_str(long_page, "d", &t, &why) == HUB_OK);
+            CHECK(t.count == 0 && t.skipped == 1);
+            CHECK(strstr(why.line, "': path too long") != NULL);
+            hub_tree_release(&t);
+            free(long_page);
+        }
+    }
+
     /* Upper-case hex is folded; lfs.size wins over size. */
     hub_tree_init(&t);
     CHECK(parse_str("[{\"type\":\"file\",\"size\":134,\"path\":\"m\","
@@ -1202,7 +1229,8 @@ static void test_repo_list(void)
         "[{\"_id\":\"1\",\"id\":\"acme/tiny\"},{\"id\":\"acme/private\"},"
         "{\"id\":\"other/x\"},{\"id\":\"acme/\"},{\"id\":\"acme/a/b\"},"
         "{\"id\":\"acme/..\"},{\"id\":\"ACME/Upper\"},{\"id\":\"acmex/y\"},"
-        "{\"x\":1},[],{\"id\":\"acme/a\\u0000b\"},{\"id\":\"acme\"}]";
+        "{\"x\":1},[],{\"id\":\"acme/a\\u0000b\"},{\"id\":\"acme\"},"
+        "{\"id\":\"evil/x\"}]";
     struct hub_tree t;
     struct hub_why why;
 
@@ -1211,7 +1239,7 @@ static void test_repo_list(void)
     CHECK(hub_parse_repo_list(page, strlen(page), "acme", &t, &why) == HUB_OK);
     hub_tree_finish(&t);
     CHECK(t.count == 3);
-    CHECK(t.skipped == 9);
+    CHECK(t.skipped == 10);
     CHECK(find(&t, "tiny") && find(&t, "tiny")->is_dir);
     CHECK(find(&t, "private") && find(&t, "private")->size == 0);
     CHECK(find(&t, "Upper") != NULL);

@@ -1,0 +1,594 @@
+/*
+ * tools.c - the subcommands that are not a mount: prefetch (fill the cache
+ * with a repo's files in parallel, with progress), status (a mount's
+ * counters, read from the root's user.hf.stats xattr), cache ls and cache
+ * clean.
+ *
+ * prefetch uses the same Hub client, metadata store and chunk cache as a
+ * mount (so the same parallel readahead), and takes the cache's lock: it
+ * cannot run while a mount uses the same cache directory.
+ */
+#include "fs/tools.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cache/cache.h"
+#include "fs/auth.h"
+#include "fs/hfm.h"
+#include "net/hub.h"
+#include "net/log.h"
+
+#define PROGRESS_PERIOD_S 2.0
+#define STATS_XATTR "user.hf.stats"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void human(uint64_t b, char *out, size_t cap)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* ---- prefetch ------------------------------------------------------- */
+
+struct pf_file {
+    char *path;
+    uint64_t size;
+    char key[65];
+};
+
+struct pf_list {
+    struct pf_file *v;
+    size_t n, cap;
+    uint64_t bytes;
+};
+
+static int list_dir(struct hfm *h, const struct hub_info *info,
+                    const struct hfm_config *cfg, const char *dir,
+                    struct pf_list *out, struct hub_why *why)
+{
+    struct hub_tree t;
+    int rc;
+
+    hub_tree_init(&t);
+    rc = cache_meta_get_tree(h->cache, cfg->spec.type, info->id, info->sha,
+                             dir, &t);
+    if (rc < 0) {
+        enum hub_err err = hub_tree_list(h->hub, cfg->spec.type, info->id,
+                                         info->sha, dir, &t, why);
+        if (err != HUB_OK)
+            return hfm_auth_errno(h, err);
+        if (cache_meta_put_tree(h->cache, cfg->spec.type, info->id, info->sha,
+                                dir, &t) < 0) {
+            /* only slower next time */
+        }
+    }
+    rc = 0;
+    for (size_t i = 0; i < t.count && rc != -ENOMEM; i++) {
+        const struct hub_tree_entry *e = &t.entries[i];
+        size_t plen = strlen(dir) + strlen(e->name) + 2;
+        char *path = malloc(plen);
+        if (!path) {
+            rc = -ENOMEM;
+            break;
+        }
+        snprintf(path, plen, "%s%s%s", dir, dir[0] ? "/" : "", e->name);
+        if (e->is_dir) {
+            rc = list_dir(h, info, cfg, path, out, why);
+            free(path);
+            if (rc < 0)
+                break;
+            continue;
+        }
+        bool want = cfg->npatterns == 0;
+        for (int p = 0; p < cfg->npatterns && !want; p++)
+            want = fnmatch(cfg->patterns[p], path, 0) == 0 ||
+                   fnmatch(cfg->patterns[p], e->name, 0) == 0;
+        if (!want) {
+            free(path);
+            continue;
+        }
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 64;
+            struct pf_file *nv = realloc(out->v, cap * sizeof(*nv));
+            if (!nv) {
+                free(path);
+                rc = -ENOMEM;
+                break;
+            }
+            out->v = nv;
+            out->cap = cap;
+        }
+        out->v[out->n].path = path;
+        out->v[out->n].size = e->size;
+        snprintf(out->v[out->n].key, sizeof(out->v[out->n].key), "%s",
+                 e->sha256[0] ? e->sha256 : e->oid);
+        out->bytes += e->size;
+        out->n++;
+        rc = 0;
+    }
+    hub_tree_release(&t);
+    return rc < 0 ? rc : 0;
+}
+
+static void progress(bool tty, uint64_t done, uint64_t total, double t0,
+                     bool final)
+{
+    char a[32], b[32], r[32];
+    double el = now_s() - t0;
+    double rate = el > 0 ? (double)done / el : 0;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0;
+
+    human(done, a, sizeof(a));
+    human(total, b, sizeof(b));
+    human((uint64_t)rate, r, sizeof(r));
+    if (tty) {
+        int width = 30;
+        int fill = total ? (int)((double)done / (double)total * width) : width;
+        char bar[64];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] %s / %s  %s/s  ETA %.0fs   ", bar, a, b, r,
+                eta);
+        if (final)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "prefetch: %s of %s, %s/s, ETA %.0fs\n", a, b, r,
+                eta);
+    }
+}
+
+static int prefetch(struct hfm_config *cfg)
+{
+    struct hfm h;
+    struct hub_config hc;
+    struct cache_config cc;
+    struct hub_info info;
+    struct hub_why why;
+    struct pf_list list = {0};
+    char *token = NULL;
+    pid_t holder = 0;
+    int rc, ret = 1;
+    bool tty = isatty(STDERR_FILENO);
+    char *buf = NULL;
+    uint64_t done = 0;
+    double t0, last = 0;
+
+    if (hfm_log_open(HFM_LOG_STDERR, NULL) < 0)
+        return 1;
+    if (hub_global_init() != HUB_OK || hfm_init(&h, cfg) < 0)
+        return 1;
+    memset(&cc, 0, sizeof(cc));
+    cc.dir = cfg->cache_dir;
+    cc.max_bytes = cfg->cache_size;
+    rc = cache_new(&cc, &h.cache, &holder);
+    if (rc < 0) {
+        if (rc == -EBUSY)
+            fprintf(stderr,
+                    "hfmount: cache directory '%s' is in use by hfmount pid "
+                    "%d: prefetch before mounting, or through the mount\n",
+                    cfg->cache_dir, (int)holder);
+        else
+            fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
+                    cfg->cache_dir, strerror(-rc));
+        goto out;
+    }
+    if (hfm_config_read_token(cfg, &token) < 0)
+        token = NULL;
+    memset(&hc, 0, sizeof(hc));
+    hc.endpoint = cfg->endpoint;
+    hc.token = token;
+    hc.offline = cfg->offline;
+    hc.max_tries = cfg->retries;
+    hc.timeout_s = cfg->timeout_s;
+    if (hub_new(&hc, &h.hub) != HUB_OK || cache_start(h.cache, h.hub) < 0) {
+        fprintf(stderr, "hfmount: cannot start the Hub client\n");
+        goto out;
+    }
+    hfm_auth_set_token_hash(&h, token);
+    hub_why_clear(&why);
+    rc = hfm_resolve_repo(&h, cfg->spec.type, cfg->spec.id, cfg->spec.rev,
+                          &info, &why);
+    if (rc == 0 && !info.id[0])
+        snprintf(info.id, sizeof(info.id), "%s", cfg->spec.id);
+    if (rc == 0)
+        rc = list_dir(&h, &info, cfg, "", &list, &why);
+    if (rc < 0) {
+        char cause[1024];
+        const char *key;
+        rc = hfm_auth_cause(&h, cfg->spec.id, rc, &why, cause, sizeof(cause),
+                            &key);
+        fprintf(stderr, "hfmount: cannot prefetch '%s': %s%s%s\n",
+                cfg->spec.id, strerror(-rc), cause[0] || why.line[0] ? ": " : "",
+                cause[0] ? cause : why.line);
+        goto out;
+    }
+    {
+        char tb[32];
+        human(list.bytes, tb, sizeof(tb));
+        fprintf(stderr, "prefetch: %s at %s: %zu files, %s\n", info.id,
+                info.sha, list.n, tb);
+    }
+    buf = malloc(CACHE_CHUNK_SIZE);
+    if (!buf)
+        goto out;
+    t0 = now_s();
+    ret = 0;
+    for (size_t i = 0; i < list.n; i++) {
+        struct pf_file *f = &list.v[i];
+        struct cache_file *cf;
+        struct cache_stream st;
+        if (f->size == 0)
+            continue;
+        rc = cache_file_new(h.cache, f->key, f->size, cfg->spec.type, info.id,
+                            info.sha, f->path, &cf);
+        if (rc < 0) {
+            fprintf(stderr, "hfmount: cannot prefetch '%s': %s\n", f->path,
+                    strerror(-rc));
+            ret = 1;
+            continue;
+        }
+        cache_stream_init(&st);
+        for (uint64_t off = 0; off < f->size;) {
+            size_t len = CACHE_CHUNK_SIZE;
+            ssize_t got;
+            if (len > f->size - off)
+                len = (size_t)(f->size - off);
+            cache_advise(h.cache, cf, &st, off, len);
+            hub_why_clear(&why);
+            got = cache_read(h.cache, cf, off, len, buf, &why);
+            if (got <= 0) {
+                if (tty)
+                    fputc('\n', stderr);
+                fprintf(stderr, "hfmount: cannot prefetch '%s': %s%s%s\n",
+                        f->path, strerror(got < 0 ? (int)-got : EIO),
+                        why.line[0] ? ": " : "", why.line);
+                ret = 1;
+                break;
+            }
+            off += (uint64_t)got;
+            done += (uint64_t)got;
+            if (now_s() - last >= (tty ? 0.2 : PROGRESS_PERIOD_S)) {
+                last = now_s();
+                progress(tty, done, list.bytes, t0, false);
+            }
+        }
+        cache_file_put(cf);
+    }
+    progress(tty, done, list.bytes, t0, true);
+
+out:
+    free(buf);
+    for (size_t i = 0; i < list.n; i++)
+        free(list.v[i].path);
+    free(list.v);
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    hub_shutdown(h.hub);
+    if (h.cache)
+        cache_free(h.cache);
+    hub_free(h.hub);
+    hfm_release(&h);
+    hub_global_cleanup();
+    return ret;
+}
+
+/* ---- status --------------------------------------------------------- */
+
+static int status(const struct hfm_config *cfg)
+{
+    char buf[4096];
+    ssize_t n = getxattr(cfg->mountpoint, STATS_XATTR, buf, sizeof(buf) - 1);
+    cJSON *root, *it;
+
+    if (n < 0) {
+        fprintf(stderr, "hfmount: '%s' is not an hfmount mount (%s)\n",
+                cfg->mountpoint, strerror(errno));
+        return 1;
+    }
+    buf[n] = '\0';
+    if (cfg->json) {
+        printf("%s\n", buf);
+        return 0;
+    }
+    root = cJSON_Parse(buf);
+    if (!root) {
+        fprintf(stderr, "hfmount: unreadable status from '%s'\n",
+                cfg->mountpoint);
+        return 1;
+    }
+    cJSON_ArrayForEach(it, root)
+    {
+        if (cJSON_IsNumber(it)) {
+            char hb[32] = "";
+            if (strstr(it->string, "bytes") || strcmp(it->string,
+                                                      "cache_limit") == 0) {
+                human((uint64_t)it->valuedouble, hb, sizeof(hb));
+                printf("%-20s %.0f (%s)\n", it->string, it->valuedouble, hb);
+            } else {
+                printf("%-20s %.0f\n", it->string, it->valuedouble);
+            }
+        } else if (cJSON_IsBool(it)) {
+            printf("%-20s %s\n", it->string, cJSON_IsTrue(it) ? "yes" : "no");
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* ---- cache ls / clean ----------------------------------------------- */
+
+struct ls_ent {
+    char key[72];
+    uint64_t chunks, bytes;
+    char *name; /* "repo: path" from the metadata store, if known */
+};
+
+static int cmp_ls(const void *a, const void *b)
+{
+    const struct ls_ent *x = a, *y = b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+/* key -> "type/id: path" from stored tree listings (best effort). */
+static void name_keys(const char *dir, struct ls_ent *v, size_t n)
+{
+    char top[4200];
+    DIR *d, *sd;
+    struct dirent *de, *se;
+
+    snprintf(top, sizeof(top), "%s/meta", dir);
+    d = opendir(top);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char sub[4500];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
+        sd = opendir(sub);
+        if (!sd)
+            continue;
+        while ((se = readdir(sd))) {
+            char path[4800], line[8192], type[16], id[HUB_ID_MAX];
+            char tdir[HUB_PATH_MAX];
+            FILE *f;
+            if (se->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
+            f = fopen(path, "re");
+            if (!f)
+                continue;
+            if (!fgets(line, sizeof(line), f) || !fgets(line, sizeof(line), f) ||
+                strncmp(line, "tree\t", 5) != 0) {
+                fclose(f);
+                continue;
+            }
+            line[strcspn(line, "\n")] = '\0';
+            tdir[0] = '\0';
+            if (sscanf(line, "tree\t%15[^\t]\t%255[^\t]\t%*40s\t%4095[^\n]",
+                       type, id, tdir) < 2) {
+                fclose(f);
+                continue;
+            }
+            while (fgets(line, sizeof(line), f)) {
+                char kind, oid[72], sha[72], name[512];
+                unsigned long long size;
+                line[strcspn(line, "\n")] = '\0';
+                if (sscanf(line, "%c\t%llu\t%71[^\t]\t%71[^\t]\t%511[^\n]",
+                           &kind, &size, oid, sha, name) != 5 ||
+                    kind != 'f')
+                    continue;
+                const char *key = strcmp(sha, "-") ? sha : oid;
+                for (size_t i = 0; i < n; i++) {
+                    if (v[i].name || strcmp(v[i].key, key) != 0)
+                        continue;
+                    size_t len = strlen(type) + strlen(id) + strlen(tdir) +
+                                 strlen(name) + 8;
+                    v[i].name = malloc(len);
+                    if (v[i].name)
+                        snprintf(v[i].name, len, "%s%s%s: %s%s%s",
+                                 strcmp(type, "models") ? type : "",
+                                 strcmp(type, "models") ? "/" : "", id, tdir,
+                                 tdir[0] ? "/" : "", name);
+                }
+            }
+            fclose(f);
+        }
+        closedir(sd);
+    }
+    closedir(d);
+}
+
+static int cache_ls(const struct hfm_config *cfg)
+{
+    char top[4200];
+    DIR *d;
+    struct dirent *de;
+    struct ls_ent *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+
+    snprintf(top, sizeof(top), "%s/chunks", cfg->cache_dir);
+    d = opendir(top);
+    if (!d) {
+        printf("cache '%s' is empty\n", cfg->cache_dir);
+        return 0;
+    }
+    while ((de = readdir(d))) {
+        char sub[4500];
+        DIR *sd;
+        struct dirent *se;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
+        sd = opendir(sub);
+        if (!sd)
+            continue;
+        while ((se = readdir(sd))) {
+            char path[4800];
+            struct stat st;
+            const char *dot = strrchr(se->d_name, '.');
+            size_t klen;
+            size_t i;
+            if (se->d_name[0] == '.' || !dot || strstr(se->d_name, ".tmp"))
+                continue;
+            klen = (size_t)(dot - se->d_name);
+            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
+            if (klen >= 72 || stat(path, &st) < 0)
+                continue;
+            for (i = 0; i < n; i++)
+                if (strlen(v[i].key) == klen &&
+                    strncmp(v[i].key, se->d_name, klen) == 0)
+                    break;
+            if (i == n) {
+                if (n == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    struct ls_ent *nv = realloc(v, ncap * sizeof(*nv));
+                    if (!nv)
+                        break;
+                    v = nv;
+                    cap = ncap;
+                }
+                memset(&v[n], 0, sizeof(v[n]));
+                snprintf(v[n].key, sizeof(v[n].key), "%.*s", (int)klen,
+                         se->d_name);
+                n++;
+            }
+            v[i].chunks++;
+            v[i].bytes += (uint64_t)st.st_size;
+            total += (uint64_t)st.st_size;
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    name_keys(cfg->cache_dir, v, n);
+    qsort(v, n, sizeof(*v), cmp_ls);
+    for (size_t i = 0; i < n; i++) {
+        char hb[32];
+        human(v[i].bytes, hb, sizeof(hb));
+        printf("%10s %5" PRIu64 " chunks  %.12s  %s\n", hb, v[i].chunks,
+               v[i].key, v[i].name ? v[i].name : "(unknown file)");
+        free(v[i].name);
+    }
+    {
+        char hb[32], lb[32];
+        human(total, hb, sizeof(hb));
+        human(cfg->cache_size, lb, sizeof(lb));
+        printf("total %s in %zu files (limit %s) at '%s'\n", hb, n, lb,
+               cfg->cache_dir);
+    }
+    free(v);
+    return 0;
+}
+
+static int remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int rc = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while ((de = readdir(d))) {
+        char p[4800];
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+        if (lstat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int r = remove_tree(p);
+            if (r < 0)
+                rc = r;
+            if (rmdir(p) < 0)
+                rc = -errno;
+        } else if (unlink(p) < 0) {
+            rc = -errno;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cache_clean(const struct hfm_config *cfg)
+{
+    struct cache_config cc;
+    struct cache *c;
+    pid_t holder = 0;
+    char p[4200];
+    int rc;
+
+    memset(&cc, 0, sizeof(cc));
+    cc.dir = cfg->cache_dir;
+    cc.max_bytes = cfg->cache_size;
+    rc = cache_new(&cc, &c, &holder);
+    if (rc == -EBUSY) {
+        fprintf(stderr,
+                "hfmount: cache directory '%s' is in use by hfmount pid %d: "
+                "unmount it first\n",
+                cfg->cache_dir, (int)holder);
+        return 1;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
+                cfg->cache_dir, strerror(-rc));
+        return 1;
+    }
+    snprintf(p, sizeof(p), "%s/chunks", cfg->cache_dir);
+    rc = remove_tree(p);
+    snprintf(p, sizeof(p), "%s/meta", cfg->cache_dir);
+    if (rc == 0)
+        rc = remove_tree(p);
+    cache_free(c);
+    if (rc < 0) {
+        fprintf(stderr, "hfmount: cannot clean '%s': %s\n", cfg->cache_dir,
+                strerror(-rc));
+        return 1;
+    }
+    printf("cache '%s' emptied\n", cfg->cache_dir);
+    return 0;
+}
+
+int hfm_tool_main(struct hfm_config *cfg)
+{
+    switch (cfg->command) {
+    case HFM_CMD_PREFETCH:
+        return prefetch(cfg);
+    case HFM_CMD_STATUS:
+        return status(cfg);
+    case HFM_CMD_CACHE_LS:
+        return cache_ls(cfg);
+    case HFM_CMD_CACHE_CLEAN:
+        return cache_clean(cfg);
+    case HFM_CMD_MOUNT:
+        break;
+    }
+    return 2;
+}

@@ -181,6 +181,14 @@ int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
 
     out[0] = '\0';
     *key = "other";
+    if (rc == -ENOENT && h->hub && hub_is_offline(h->hub)) {
+        *key = "offline";
+        snprintf(out, cap,
+                 "not in the cache, and hfmount is offline (HF_HUB_OFFLINE "
+                 "or --offline): mount once online, or run `hfmount "
+                 "prefetch`");
+        return -ENOENT;
+    }
     if (st == 403 && contains(msg, "public gated repositories")) {
         *key = "scope-gated";
         snprintf(out, cap,

@@ -59,7 +59,10 @@ static const char usage_text[] =
     "      --log-file FILE   log here (default: stderr in the foreground,\n"
     "                        syslog when daemonized)\n"
     "      --log-level LEVEL error, warn, info (default) or debug\n"
-    "  -o OPT[,OPT...]       FUSE mount options (allow_other, ...)\n"
+    "  -o OPT[,OPT...]       FUSE mount options (allow_other, ...), and the\n"
+    "                        options above as key=value for /etc/fstab:\n"
+    "                        cache_dir=, cache_size=, log_file=, log_level=,\n"
+    "                        token_file=, timeout=, retries=, offline\n"
     "      --token-file FILE read the Hub token from FILE\n"
     "      --offline         no network: serve what the cache holds\n"
     "                        (also HF_HUB_OFFLINE=1)\n"
@@ -72,6 +75,8 @@ static const char usage_text[] =
     "\n"
     "Unmount with: fusermount3 -u MOUNTPOINT (SIGINT or SIGTERM in the\n"
     "foreground unmounts too).\n"
+    "/etc/fstab (source 'hub' is the whole Hub, or a REPO[@REV]):\n"
+    "  hub /mnt/hf fuse.hfmount allow_other,cache_dir=/var/cache/hfmount 0 0\n"
     "\n"
     "Environment (as huggingface_hub reads it):\n"
     "  HF_ENDPOINT     Hub URL (default https://huggingface.co)\n"
@@ -184,6 +189,12 @@ static int append_opt(char **opts, const char *add)
     return 0;
 }
 
+static bool is_hub_source(const char *s)
+{
+    return strcmp(s, "hub") == 0 || strcmp(s, "hf") == 0 ||
+           strcmp(s, "huggingface") == 0 || strcmp(s, "hfmount") == 0;
+}
+
 static char *trimmed_dup(const char *s, size_t len)
 {
     while (len > 0 && isspace((unsigned char)*s)) {
@@ -195,11 +206,83 @@ static char *trimmed_dup(const char *s, size_t len)
     return len ? strndup(s, len) : NULL;
 }
 
+/* Options that are safe to drop: mount(8) and fstab words, and rw (the
+ * mount is read-only whatever is asked). */
+static bool dropped_opt(const char *o)
+{
+    static const char *const words[] = {"rw", "ro", "defaults", "_netdev",
+                                        "nofail", "noauto", "auto", "user",
+                                        "users", "nouser", "dev", "suid",
+                                        "exec", "noexec", "nodev", "nosuid",
+                                        "async", "sync", "atime", "noatime",
+                                        "relatime", NULL};
+    if (strncmp(o, "x-", 2) == 0 || strncmp(o, "comment=", 8) == 0)
+        return true;
+    for (int i = 0; words[i]; i++)
+        if (strcmp(o, words[i]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * -o values: hfmount's own settings as key=value (so an fstab line can
+ * carry them: cache_dir, cache_size, log_file, log_level, token_file,
+ * timeout, retries, offline, foreground), mount(8) words dropped, the
+ * rest passed to FUSE.
+ */
+static int parse_o(struct hfm_config *cfg, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL, *o;
+    int rc = 0;
+
+    if (!copy)
+        return usage_error("%s", "out of memory");
+    for (o = strtok_r(copy, ",", &save); o && rc == 0;
+         o = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(o, '=');
+        const char *val = eq ? eq + 1 : "";
+        size_t klen = eq ? (size_t)(eq - o) : strlen(o);
+#define KEY(k) (klen == sizeof(k) - 1 && strncmp(o, k, klen) == 0)
+        if (KEY("cache_dir") && eq) {
+            free(cfg->cache_dir);
+            cfg->cache_dir = strdup(val);
+        } else if (KEY("cache_size") && eq) {
+            if (!hub_parse_size(val, &cfg->cache_size))
+                rc = usage_error("invalid cache_size '%s'", val);
+        } else if (KEY("log_file") && eq) {
+            free(cfg->log_file);
+            cfg->log_file = strdup(val);
+        } else if (KEY("log_level") && eq) {
+            if (hfm_log_parse_level(val, &cfg->log_level) < 0)
+                rc = usage_error("invalid log_level '%s'", val);
+        } else if (KEY("token_file") && eq) {
+            free(cfg->token_file);
+            cfg->token_file = strdup(val);
+            cfg->token_file_explicit = true;
+        } else if (KEY("timeout") && eq) {
+            if (!parse_int(val, 1, TIMEOUT_MAX_S, &cfg->timeout_s))
+                rc = usage_error("invalid timeout '%s'", val);
+        } else if (KEY("retries") && eq) {
+            if (!parse_int(val, 1, RETRIES_MAX, &cfg->retries))
+                rc = usage_error("invalid retries '%s'", val);
+        } else if (KEY("offline") && !eq) {
+            cfg->offline = true;
+        } else if (KEY("foreground") && !eq) {
+            cfg->foreground = true;
+        } else if (!dropped_opt(o) && append_opt(&cfg->fuse_opts, o) < 0) {
+            rc = usage_error("%s", "out of memory");
+        }
+#undef KEY
+    }
+    free(copy);
+    return rc;
+}
+
 int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
 {
     const char *v;
     char *base;
-    int c;
+    int c, rc;
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->cache_size = HFM_DEFAULT_CACHE_SIZE;
@@ -231,8 +314,9 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
             cfg->fuse_debug = true;
             break;
         case 'o':
-            if (append_opt(&cfg->fuse_opts, optarg) < 0)
-                return usage_error("%s", "out of memory");
+            rc = parse_o(cfg, optarg);
+            if (rc != 0)
+                return rc;
             break;
         case OPT_CACHE_DIR:
             free(cfg->cache_dir);
@@ -314,6 +398,9 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
         cfg->mountpoint = strdup(argv[optind]);
     } else if (argc - optind == 1) {
         cfg->mountpoint = strdup(argv[optind]);
+    } else if (argc - optind == 2 && is_hub_source(argv[optind])) {
+        /* fstab / mount.fuse3: "hub MOUNTPOINT" is the whole Hub */
+        cfg->mountpoint = strdup(argv[optind + 1]);
     } else if (argc - optind == 2) {
         const char *spec = argv[optind];
         if (hub_parse_repo_spec(spec, strlen(spec), &cfg->spec) != HUB_OK)

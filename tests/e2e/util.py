@@ -626,6 +626,7 @@ class Mount:
         self.killed = False   # a test sent a signal that may end it uncleanly
         self.forced = False   # teardown had to terminate or kill it
         self.lazy = False     # fusermount3 -u failed, -uz was used
+        self.ready = False    # it mounted (wait_ready returned)
 
     def start(self):
         with open(self.stdout_path, 'wb') as out, \
@@ -642,6 +643,7 @@ class Mount:
                             '%s\n%s' % (self.proc.returncode, self.mnt,
                                         self.diagnostics()), pytrace=False)
             if is_mounted(self.mnt):
+                self.ready = True
                 return
             time.sleep(0.05)
         pytest.fail('%s not mounted within %s s\n%s'
@@ -703,7 +705,7 @@ class Mount:
         exited_early = self.proc.poll() is not None
         was_mounted = self.mounted()
         code = self.unmount()
-        if not self.killed:
+        if self.ready and not self.killed:
             if exited_early and was_mounted:
                 problems.append('hfmount exited (status %s) but %s stayed '
                                 'mounted' % (code, self.mnt))

@@ -167,10 +167,18 @@ static bool contains(const char *hay, const char *needle)
     return hay && strcasestr(hay, needle) != NULL;
 }
 
-int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
-                   const struct hub_why *why, char *out, size_t cap,
+static const char *type_prefix(enum hub_repo_type t)
+{
+    return t == HUB_REPO_DATASET ? "datasets/"
+           : t == HUB_REPO_SPACE ? "spaces/"
+                                 : "";
+}
+
+int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *id,
+                   int rc, const struct hub_why *why, char *out, size_t cap,
                    const char **key)
 {
+    char repo[HUB_ID_MAX + 16]; /* as the Hub's web pages name it */
     const char *ep = h->hub ? hub_endpoint(h->hub) : h->cfg->endpoint;
     bool had_token = h->hub && hub_has_token(h->hub);
     int st = why ? why->status : 0;
@@ -179,6 +187,7 @@ int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
     bool gated_code = strcmp(code, "GatedRepo") == 0;
     struct hub_whoami who;
 
+    snprintf(repo, sizeof(repo), "%s%s", type_prefix(type), id);
     out[0] = '\0';
     *key = "other";
     if (rc == -ENOENT && h->hub && hub_is_offline(h->hub)) {
@@ -223,21 +232,23 @@ int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
                  repo, known ? who.name : "this token's user", ep, repo);
         return -EACCES;
     }
-    if (st == 404 && had_token && rc != -EIO) {
-        const char *slash = strchr(repo, '/');
-        size_t nslen = slash ? (size_t)(slash - repo) : 0;
+    if (st == 404 && had_token && rc != -EIO &&
+        strcmp(code, "RevisionNotFound") != 0 &&
+        strcmp(code, "EntryNotFound") != 0) {
+        const char *slash = strchr(id, '/');
+        size_t nslen = slash ? (size_t)(slash - id) : 0;
         if (nslen && whoami(h, &who) && who.fine_grained &&
-            ((strncmp(who.name, repo, nslen) == 0 &&
+            ((strncmp(who.name, id, nslen) == 0 &&
               strlen(who.name) == nslen) ||
-             ns_listed(who.orgs, who.norgs, repo, nslen)) &&
-            !ns_listed(who.content_read, who.ncontent_read, repo, nslen)) {
+             ns_listed(who.orgs, who.norgs, id, nslen)) &&
+            !ns_listed(who.content_read, who.ncontent_read, id, nslen)) {
             *key = "scope-content";
             snprintf(out, cap,
                      "the fine-grained token lacks the permission \"Read "
                      "access to contents\" of the repos of '%.*s' (\"%s\" "
                      "for a user, or the repo- or org-level permission): "
                      "add it at %s/settings/tokens",
-                     (int)nslen, repo, SCOPE_CONTENT, ep);
+                     (int)nslen, id, SCOPE_CONTENT, ep);
             return -EACCES;
         }
         return rc;
@@ -284,9 +295,11 @@ int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
     return rc;
 }
 
-int hfm_report(struct hfm *h, const char *repo, const char *path,
-               const char *verb, int rc, const struct hub_why *why)
+int hfm_report(struct hfm *h, enum hub_repo_type type, const char *id,
+               const char *path, const char *verb, int rc,
+               const struct hub_why *why)
 {
+    char repo[HUB_ID_MAX + 16];
     char cause[1024];
     char head[HUB_PATH_MAX + HUB_ID_MAX + 64];
     char status[HUB_WHY_CODE_MAX + 64];
@@ -294,7 +307,8 @@ int hfm_report(struct hfm *h, const char *repo, const char *path,
     const char *key;
     int err;
 
-    err = hfm_auth_cause(h, repo, rc, why, cause, sizeof(cause), &key);
+    snprintf(repo, sizeof(repo), "%s%s", type_prefix(type), id);
+    err = hfm_auth_cause(h, type, id, rc, why, cause, sizeof(cause), &key);
     if (err == -ENOENT && !cause[0])
         return err; /* plain "no such repo/file": nothing to say */
     if (path && path[0])

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "net/hub_err.h"
+#include "net/hub_parse.h"
 
 struct hfm;
 
@@ -24,15 +25,17 @@ int hfm_auth_errno(struct hfm *h, enum hub_err err);
 /* The cause of a failure in plain words with the fix, into out (""
  * when there is nothing to add); returns the errno the reader gets (rc,
  * or -EACCES / -ENOENT as the cause dictates); *key names the cause. */
-int hfm_auth_cause(struct hfm *h, const char *repo, int rc,
+int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *repo,
+                   int rc,
                    const struct hub_why *why, char *out, size_t cap,
                    const char **key);
 
 /* Logs one line for a failed VERB ("read", "list", "look up") of path (may
- * be NULL) in repo, at most once per (repo, cause) per HFM_LOG_REPEAT_S,
+ * be NULL) in repo (of type: named "datasets/ns/name" for a dataset), at most once per (repo, cause) per HFM_LOG_REPEAT_S,
  * naming the HTTP status, X-Error-Code and the cause. Returns the errno
  * for the reader (see hfm_auth_cause). */
-int hfm_report(struct hfm *h, const char *repo, const char *path,
+int hfm_report(struct hfm *h, enum hub_repo_type type, const char *repo,
+               const char *path,
                const char *verb, int rc, const struct hub_why *why);
 
 /* Re-reads the token (at most every HFM_TOKEN_RECHECK_S); true if it

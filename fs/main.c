@@ -217,8 +217,8 @@ static int resolve_root(struct hfm *h, const struct hfm_config *cfg,
     if (rc < 0) {
         char cause[1024];
         const char *key;
-        rc = hfm_auth_cause(h, cfg->spec.id, rc, &why, cause, sizeof(cause),
-                            &key);
+        rc = hfm_auth_cause(h, cfg->spec.type, cfg->spec.id, rc, &why, cause,
+                            sizeof(cause), &key);
         fprintf(stderr, "hfmount: cannot mount '%s%s%s%s': %s%s%s%s%s\n",
                 type_prefix(cfg->spec.type), cfg->spec.id,
                 cfg->spec.rev[0] ? "@" : "", cfg->spec.rev,

@@ -186,7 +186,8 @@ static int ensure_listing(struct hfm *h, struct fs_node *n)
     hub_why_clear(&why);
     rc = load_tree(h, n, &tree, &why);
     if (rc < 0)
-        rc = hfm_report(h, n->repo->id, n->path, "list", rc, &why);
+        rc = hfm_report(h, n->repo->type, n->repo->id, n->path, "list", rc,
+                        &why);
 
     pthread_mutex_lock(&h->lock);
     if (rc == 0) {
@@ -343,9 +344,9 @@ static bool pin_name(const struct fs_repo *r, char *out, size_t cap)
 }
 
 /* Pins (type, id, rev) if not pinned yet. Called with h->lock held;
- * drops it while asking the Hub. */
+ * drops it while asking the Hub. quiet: no log line on failure. */
 static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
-                    const char *rev, struct fs_repo **out)
+                    const char *rev, bool quiet, struct fs_repo **out)
 {
     struct hub_info info;
     struct hub_why why;
@@ -360,8 +361,10 @@ static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
     pthread_mutex_unlock(&h->lock);
     hub_why_clear(&why);
     rc = hfm_resolve_repo(h, type, id, rev, &info, &why);
-    if (rc < 0)
-        rc = hfm_report(h, id, NULL, "look up", rc, &why);
+    if (rc < 0 && quiet) /* a guess (legacy id): its failure is ENOENT */
+        rc = why.status >= 400 && why.status < 500 ? -ENOENT : rc;
+    else if (rc < 0)
+        rc = hfm_report(h, type, id, NULL, "look up", rc, &why);
     pthread_mutex_lock(&h->lock);
     if (rc < 0)
         return rc;
@@ -439,6 +442,74 @@ static struct fs_node *repo_node(struct hfm *h, struct fs_node *parent,
 
 /* ---- lookup --------------------------------------------------------- */
 
+/*
+ * A name under the root (models) or under datasets/ or spaces/: a
+ * namespace if the Hub lists any repo of that type by that author (asked
+ * once per mount: a namespace seen stays known), else, at the root, a
+ * legacy id such as "gpt2" if the Hub resolves it as a model (it redirects
+ * to the canonical "openai-community/gpt2"), else ENOENT. Offline, every
+ * well-formed name is a namespace: the repos below answer from the cache.
+ * Called with h->lock held; drops it while asking.
+ */
+static int lookup_namespace(struct hfm *h, struct fs_node *p,
+                            enum hub_repo_type t, const char *name,
+                            struct fs_node **out)
+{
+    struct hub_tree *known = &h->known_ns[t];
+    struct hub_why why;
+    bool exists = false;
+    enum hub_err err = HUB_OK;
+    struct fs_node *n;
+    int rc;
+
+    for (size_t i = 0; i < known->count; i++)
+        if (strcmp(known->entries[i].name, name) == 0)
+            exists = true;
+    if (!exists && !hub_is_offline(h->hub)) {
+        pthread_mutex_unlock(&h->lock);
+        hub_why_clear(&why);
+        err = hub_repos_exist(h->hub, t, name, &exists, &why);
+        if (err != HUB_OK)
+            rc = hfm_report(h, t, name, NULL, "look up namespace",
+                            hfm_auth_errno(h, err), &why);
+        pthread_mutex_lock(&h->lock);
+        if (err != HUB_OK)
+            return rc;
+    } else if (hub_is_offline(h->hub)) {
+        exists = true;
+    }
+    n = fs_node_child(h, p, name); /* raced with another lookup? */
+    if (n) {
+        *out = n;
+        return 0;
+    }
+    if (exists) {
+        n = fs_node_new(h, p, name, FS_NS);
+        if (!n)
+            return -ENOMEM;
+        n->type = t;
+        n->ns = strdup(name);
+        remember_name(known, name);
+        *out = n;
+        return 0;
+    }
+    if (p->kind == FS_ROOT) {
+        struct fs_repo *r;
+        rc = pin_repo(h, HUB_REPO_MODEL, name, "", true, &r);
+        if (rc < 0)
+            return rc;
+        n = fs_node_child(h, p, name);
+        if (!n)
+            n = repo_node(h, p, name, r);
+        if (!n)
+            return -ENOMEM;
+        remember_name(known, name);
+        *out = n;
+        return 0;
+    }
+    return -ENOENT;
+}
+
 static int lookup_locked(struct hfm *h, struct fs_node *p, const char *name,
                          struct fs_node **out)
 {
@@ -461,15 +532,15 @@ static int lookup_locked(struct hfm *h, struct fs_node *p, const char *name,
             n = fs_node_new(h, p, name, FS_TYPEDIR);
             if (n)
                 n->type = HUB_REPO_SPACE;
-        } else if (hub_repo_part_ok(name, strlen(name))) {
-            /* A namespace costs no request: its repos are looked up (or
-             * listed) one level down. */
-            n = fs_node_new(h, p, name, FS_NS);
-            if (n) {
-                n->type = t;
-                n->ns = strdup(name);
-                remember_name(&h->known_ns[t], name);
-            }
+        } else if (hub_repo_part_ok(name, strlen(name)) &&
+                   !strchr(name, '.')) {
+            /* User and org names hold no '.', so "new.txt" is no
+             * namespace (and creating it is EROFS). */
+            fs_node_ref(h, p);
+            rc = lookup_namespace(h, p, t, name, &n);
+            fs_node_unref(h, p);
+            if (rc < 0)
+                return rc;
         } else {
             return -ENOENT;
         }
@@ -485,7 +556,7 @@ static int lookup_locked(struct hfm *h, struct fs_node *p, const char *name,
             return -ENOENT;
         snprintf(id, sizeof(id), "%s/%s", p->ns, rname);
         fs_node_ref(h, p);
-        rc = pin_repo(h, p->type, id, rev, &r);
+        rc = pin_repo(h, p->type, id, rev, false, &r);
         fs_node_unref(h, p); /* p stays: the kernel holds it for us */
         if (rc < 0)
             return rc;
@@ -855,7 +926,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
     }
     if (got < 0) {
-        int rc = hfm_report(h, n->repo->id, n->path, "read", (int)got, &why);
+        int rc = hfm_report(h, n->repo->type, n->repo->id, n->path, "read",
+                            (int)got, &why);
         free(buf);
         /* a listed file the Hub says is missing is an I/O error */
         fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);

@@ -220,8 +220,8 @@ static int prefetch(struct hfm_config *cfg)
     if (rc < 0) {
         char cause[1024];
         const char *key;
-        rc = hfm_auth_cause(&h, cfg->spec.id, rc, &why, cause, sizeof(cause),
-                            &key);
+        rc = hfm_auth_cause(&h, cfg->spec.type, cfg->spec.id, rc, &why, cause,
+                            sizeof(cause), &key);
         fprintf(stderr, "hfmount: cannot prefetch '%s': %s%s%s\n",
                 cfg->spec.id, strerror(-rc), cause[0] || why.line[0] ? ": " : "",
                 cause[0] ? cause : why.line);

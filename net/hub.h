@@ -119,6 +119,13 @@ HFM_MUST_CHECK enum hub_err hub_list_repos(struct hub *hub,
                                            const char *ns, struct hub_tree *out,
                                            struct hub_why *why);
 
+/* Whether an author (user or org) has any repo of this type visible to the
+ * token: GET /api/{type}s?author=ns&limit=1. */
+HFM_MUST_CHECK enum hub_err hub_repos_exist(struct hub *hub,
+                                            enum hub_repo_type type,
+                                            const char *ns, bool *exists,
+                                            struct hub_why *why);
+
 /* A file to read ranges of: /{prefix}{id}/resolve/{sha}/{path}. size is the
  * listed size; every answer must agree with it. */
 HFM_MUST_CHECK enum hub_err hub_file_new(struct hub *hub,

@@ -212,6 +212,31 @@ enum hub_err hub_list_repos(struct hub *hub, enum hub_repo_type type,
     return err;
 }
 
+enum hub_err hub_repos_exist(struct hub *hub, enum hub_repo_type type,
+                             const char *ns, bool *exists,
+                             struct hub_why *why)
+{
+    char ens[HUB_ID_MAX * 3], url[HUB_URL_MAX];
+    struct hub_req *req;
+    struct hub_tree t;
+    enum hub_err err;
+
+    *exists = false;
+    if (!hub_url_escape(ns, false, ens, sizeof(ens)) ||
+        !build(url, sizeof(url), "%s/api/%s?author=%s&limit=1", hub->endpoint,
+               hub_repo_type_plural(type), ens))
+        return HUB_E_PROTOCOL;
+    err = api_get(hub, url, &req, why);
+    if (err != HUB_OK)
+        return err;
+    hub_tree_init(&t);
+    err = hub_parse_repo_list(req->body, req->body_len, ns, &t, why);
+    *exists = err == HUB_OK && t.count > 0;
+    hub_tree_release(&t);
+    api_free(req);
+    return err;
+}
+
 enum hub_err hub_whoami(struct hub *hub, struct hub_whoami *out,
                         struct hub_why *why)
 {

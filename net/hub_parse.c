@@ -1270,6 +1270,50 @@ static bool opt_str(const cJSON *obj, const char *key, char *out, size_t cap)
            str_copy(out, cap, v->valuestring);
 }
 
+/* orgs: [{"name": ...}, ...]; names that do not fit are skipped. */
+static void whoami_orgs(const cJSON *orgs, struct hub_whoami *out)
+{
+    const cJSON *o;
+    cJSON_ArrayForEach(o, orgs)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+        if (out->norgs == HUB_WHOAMI_MAX_NS)
+            break;
+        if (cJSON_IsString(name) && name->valuestring &&
+            str_copy(out->orgs[out->norgs], HUB_WHOAMI_NS_MAX,
+                     name->valuestring))
+            out->norgs++;
+    }
+}
+
+/* fineGrained.scoped: [{"entity":{"name","type"},"permissions":[...]}]:
+ * the entities whose permissions include repo.content.read. */
+static void whoami_scoped(const cJSON *scoped, struct hub_whoami *out)
+{
+    const cJSON *sc;
+    cJSON_ArrayForEach(sc, scoped)
+    {
+        const cJSON *ent = cJSON_GetObjectItemCaseSensitive(sc, "entity");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(ent, "name");
+        const cJSON *perms = cJSON_GetObjectItemCaseSensitive(sc,
+                                                              "permissions");
+        const cJSON *p;
+        bool reads = false;
+        cJSON_ArrayForEach(p, perms)
+        {
+            if (cJSON_IsString(p) && p->valuestring &&
+                strcmp(p->valuestring, "repo.content.read") == 0)
+                reads = true;
+        }
+        if (!reads || !cJSON_IsString(name) || !name->valuestring ||
+            out->ncontent_read == HUB_WHOAMI_MAX_NS)
+            continue;
+        if (str_copy(out->content_read[out->ncontent_read], HUB_WHOAMI_NS_MAX,
+                     name->valuestring))
+            out->ncontent_read++;
+    }
+}
+
 enum hub_err hub_parse_whoami(const char *buf, size_t len,
                               struct hub_whoami *out)
 {
@@ -1299,7 +1343,9 @@ enum hub_err hub_parse_whoami(const char *buf, size_t len,
         fg = cJSON_GetObjectItemCaseSensitive(token, "fineGrained");
         out->can_read_gated = cJSON_IsTrue(
             cJSON_GetObjectItemCaseSensitive(fg, "canReadGatedRepos"));
+        whoami_scoped(cJSON_GetObjectItemCaseSensitive(fg, "scoped"), out);
     }
+    whoami_orgs(cJSON_GetObjectItemCaseSensitive(root, "orgs"), out);
     err = HUB_OK;
 out_free_root:
     cJSON_Delete(root);

@@ -119,6 +119,10 @@ def test_daemon_mode(hfmount, hub, tmp_path):
     argv = [hfmount, '--cache-dir', str(tmp_path / 'c'), '--log-file', log,
             '--log-level', 'debug', mnt]
     env = util.clean_env(hub.api, str(tmp_path))
+    # The daemon's stderr is /dev/null: sanitizer reports go to files.
+    for var in ('ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+        env[var] = ':'.join(filter(None, [env.get(var), 'log_path=%s' % (
+            tmp_path / 'sanitizer')]))
     with open(tmp_path / 'out', 'wb') as o, open(tmp_path / 'err', 'wb') as e:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=o,
                              stderr=e, env=env)
@@ -146,8 +150,10 @@ def test_daemon_mode(hfmount, hub, tmp_path):
             'daemon %d still running %s s after fusermount3 -u'
             % (pids[0], util.EXIT_TIMEOUT))
         assert not util.is_mounted(mnt)
-        bad = util.sanitizer_lines(util.read_text(log))
-        assert not bad, '\n'.join(bad)
+        reports = ''.join(util.read_text(str(f))
+                          for f in tmp_path.glob('sanitizer*'))
+        text = util.read_text(log) + reports
+        assert not util.sanitizer_lines(text), util.sanitizer_report(text)
     finally:
         if util.is_mounted(mnt):
             util.fusermount_u(mnt, lazy=True)

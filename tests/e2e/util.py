@@ -339,6 +339,16 @@ def sanitizer_lines(text):
             if any(p in l for p in SANITIZER_PATTERNS)]
 
 
+def sanitizer_report(text, context=40):
+    """The first sanitizer report in text with the lines after it (the
+    stacks), or '' if none."""
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        if any(p in l for p in SANITIZER_PATTERNS):
+            return '\n'.join(lines[i:i + context])
+    return ''
+
+
 def tail(text, n=60):
     lines = text.splitlines()
     return '\n'.join(lines[-n:]) if lines else '(empty)'
@@ -718,9 +728,9 @@ class Mount:
             elif code != 0:
                 problems.append('hfmount exited with status %s after a clean '
                                 'unmount (expected 0)' % code)
-        bad = sanitizer_lines(self.log_text() + '\n' + self.stderr_text())
-        if bad:
-            problems.append('sanitizer report:\n' + '\n'.join(bad[:20]))
+        text = self.log_text() + '\n' + self.stderr_text()
+        if sanitizer_lines(text):
+            problems.append('sanitizer report:\n' + sanitizer_report(text))
         if problems:
             problems.append(self.diagnostics())
         return problems

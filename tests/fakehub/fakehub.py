@@ -392,11 +392,10 @@ def hostile_entries(d, page):
             f(p + "x" * 300), f(("elsewhere/" if d else "../") + "outside.txt"),
             f(p + "sub/deeper.txt"), dup, f(p + "link", type="symlink"),
             f(p + "negative.txt", size=-1), f(p + "absurd.bin", size=2 ** 64 + 1),
-            f(p + "not-a-string", path=12345), f(p + "lone-surrogate-\udcff.txt"),
-            f(p + RAW_BYTES_MARK)]
-
-
-RAW_BYTES_MARK = "raw-bytes-mark"  # replaced by invalid UTF-8 in the JSON body
+            f(p + "not-a-string", path=12345)]
+# No invalid UTF-8 here: the Hub decodes git paths in Node, so bad bytes reach clients as
+# U+FFFD (a legal name); raw bytes or a lone-surrogate escape would break the whole document,
+# which is bad_json's job, not a per-entry check.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,9 +527,7 @@ def h_tree(st, req):
         url = "%s%s?%s" % (st.api_url, req.raw_path, urlencode(q))
         headers.append(("Link", '<%s>; rel="next"' % url))
     if fault == "hostile":
-        resp = json_response(page + hostile_entries(path, page), headers=headers)
-        resp.body = resp.body.replace(RAW_BYTES_MARK.encode(), b"raw-\xff\xfe.txt")
-        return resp
+        page = page + hostile_entries(path, page)
     return json_response(page, headers=headers)
 
 

@@ -901,8 +901,7 @@ def test_fault_bad_json_wrong_range_redirect_loop_wrong_size(hub):
 def test_fault_hostile_tree_entries(hub):
     hub.ctl("fault", {"match": "tree/main/nested", "action": "hostile"})
     a = hub.get("/api/models/acme/tiny/tree/main/nested")
-    assert b"raw-\xff\xfe.txt" in a.body
-    entries = json.loads(a.body.decode("utf-8", "replace"))
+    entries = a.json()
     paths = [e.get("path") for e in entries]
     for p in ("nested/..", "nested/.", "nested/", "nested/a//b.txt", "nested/nul\0name.txt",
               "nested/" + "x" * 300, "elsewhere/outside.txt", "nested/sub/deeper.txt", 12345):

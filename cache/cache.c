@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 #include <xxhash.h>
 
 #include "cache/cache_internal.h"
+#include "cache/sha256.h"
 #include "net/log.h"
 
 #define CHUNK_MAGIC "HFMCHNK1"
@@ -99,6 +101,15 @@ struct cache_file {
     uint64_t size;
     struct hub_file *hf;
     int refs; /* protected by c->lock */
+    char *name; /* "repo: path", for log lines */
+
+    /* Whole-file check (LFS files, whose key is their sha256): chunks are
+     * hashed as a reader reaches them in order from the first. */
+    bool hash_on;
+    pthread_mutex_t hash_lock;
+    struct sha256 hash;        /* protected by hash_lock */
+    _Atomic uint64_t hash_next; /* next chunk to hash; written under hash_lock */
+    _Atomic bool hash_bad; /* the last complete pass did not match */
 };
 
 struct cache {
@@ -566,6 +577,8 @@ static bool mem_make_room(struct cache *c)
     return c->nbuf < c->mem_chunks;
 }
 
+static void file_destroy(struct cache_file *f);
+
 static void file_release_locked(struct cache_file *f, bool *free_it)
 {
     *free_it = --f->refs == 0;
@@ -602,10 +615,8 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
     }
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    if (free_file) {
-        hub_file_free(f->hf);
-        free(f);
-    }
+    if (free_file)
+        file_destroy(f);
 }
 
 static size_t chunk_len(const struct cache_file *f, uint64_t idx)
@@ -780,6 +791,73 @@ static void start_readahead(struct cache *c, struct cache_file *f, uint64_t from
     }
 }
 
+/* Drops every chunk of f from memory and disk (a failed whole-file check):
+ * the next read fetches them again. */
+static void drop_file_chunks(struct cache *c, struct cache_file *f)
+{
+    uint64_t n = f->size ? (f->size - 1) / CACHE_CHUNK_SIZE + 1 : 0;
+    for (uint64_t idx = 0; idx < n; idx++) {
+        char path[4200];
+        pthread_mutex_lock(&c->lock);
+        struct chunk *ch = *table_slot(c, f->key, idx);
+        if (ch && ch->state == CH_READY) {
+            table_remove(c, ch);
+            if (ch->pins == 0)
+                chunk_destroy(c, ch);
+        }
+        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_lock(&c->disk_lock);
+        disk_remove(c, f->key, idx);
+        pthread_mutex_unlock(&c->disk_lock);
+        if (c->disk_ok && chunk_path(c, f->key, idx, path, sizeof(path)) == 0)
+            (void)c->io->unlink(path);
+    }
+}
+
+/* Feeds chunk ch to f's whole-file hash if it is the next in order; at the
+ * last chunk compares with the key. -EIO: the file's bytes do not match
+ * its sha256, so this (last) chunk must not be served. */
+static int hash_chunk(struct cache_file *f,
+                      const struct chunk *ch)
+{
+    uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
+    uint8_t d[32];
+    char hex[65];
+    bool bad = false;
+
+    if (!f->hash_on)
+        return 0;
+    /* After a failed pass the last chunk stays refused (the kernel retries
+     * a failed readahead page with a read of its own) until a new pass
+     * from the first chunk matches. */
+    if (atomic_load(&f->hash_next) != ch->idx)
+        return ch->idx == last && atomic_load(&f->hash_bad) ? -EIO : 0;
+    pthread_mutex_lock(&f->hash_lock);
+    if (atomic_load(&f->hash_next) != ch->idx) {
+        pthread_mutex_unlock(&f->hash_lock);
+        return ch->idx == last && atomic_load(&f->hash_bad) ? -EIO : 0;
+    }
+    sha256_update(&f->hash, ch->buf, ch->len);
+    if (ch->idx == last) {
+        sha256_final(&f->hash, d);
+        sha256_hex(d, hex);
+        bad = strcmp(hex, f->key) != 0;
+        atomic_store(&f->hash_bad, bad);
+        sha256_init(&f->hash);
+        atomic_store(&f->hash_next, 0);
+    } else {
+        atomic_store(&f->hash_next, ch->idx + 1);
+    }
+    pthread_mutex_unlock(&f->hash_lock);
+    if (!bad)
+        return 0;
+    hfm_log(HFM_LOG_ERR,
+            "%s: the bytes read do not match the file's sha256 %s (got %s); "
+            "dropping its cached chunks",
+            f->name ? f->name : f->key, f->key, hex);
+    return -EIO;
+}
+
 void cache_advise(struct cache *c, struct cache_file *f,
                   struct cache_stream *s, uint64_t off, size_t len)
 {
@@ -834,6 +912,13 @@ ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
         size_t n;
         if (!ch)
             return done > 0 ? (ssize_t)done : err;
+        if (hash_chunk(f, ch) < 0) {
+            pthread_mutex_lock(&c->lock);
+            unpin(c, ch);
+            pthread_mutex_unlock(&c->lock);
+            drop_file_chunks(c, f);
+            return -EIO;
+        }
         n = ch->len - (size_t)(a - cstart);
         if (n > len - done)
             n = len - done;
@@ -1120,8 +1205,27 @@ int cache_file_new(struct cache *c, const char *key, uint64_t size,
     snprintf(f->key, sizeof(f->key), "%s", key);
     f->size = size;
     f->refs = 1;
+    {
+        size_t nlen = strlen(id) + strlen(path) + 16;
+        f->name = malloc(nlen);
+        if (f->name)
+            snprintf(f->name, nlen, "'%s' in '%s'", path, id);
+    }
+    f->hash_on = strlen(key) == 64 && size > 0;
+    pthread_mutex_init(&f->hash_lock, NULL);
+    sha256_init(&f->hash);
+    atomic_store(&f->hash_next, 0);
+    atomic_store(&f->hash_bad, false);
     *out = f;
     return 0;
+}
+
+static void file_destroy(struct cache_file *f)
+{
+    hub_file_free(f->hf);
+    pthread_mutex_destroy(&f->hash_lock);
+    free(f->name);
+    free(f);
 }
 
 void cache_file_get(struct cache_file *f)
@@ -1139,10 +1243,8 @@ void cache_file_put(struct cache_file *f)
     pthread_mutex_lock(&f->c->lock);
     file_release_locked(f, &free_it);
     pthread_mutex_unlock(&f->c->lock);
-    if (free_it) {
-        hub_file_free(f->hf);
-        free(f);
-    }
+    if (free_it)
+        file_destroy(f);
 }
 
 void cache_stream_init(struct cache_stream *s)

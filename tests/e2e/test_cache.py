@@ -349,9 +349,10 @@ def test_metadata_cache_ls_R_needs_no_tree_request(mount, hub):
     assert r.returncode == 0, r.stderr
     assert 'f1499.txt' in r.stdout
     assert util.walk_files(m2.path('acme', 'tiny@' + sha)) == first
-    kinds = util.count_kinds(hub.requests())
-    assert not kinds, ('ls -R after a remount made requests %r:\n%s'
-                       % (kinds, fmt_rows(hub.requests())))
+    rows = [r for r in hub.requests()
+            if util.classify(r) in ('tree', 'revision', 'paths-info')]
+    assert not rows, ('ls -R after a remount asked the Hub again:\n%s'
+                      % fmt_rows(rows))
 
 
 # ------------------------------------------------------ expired CDN URL ---
@@ -511,5 +512,6 @@ def test_damaged_metadata_is_dropped_and_refetched(mount, hub, kind):
     hub.reset()
     m3 = mount(cache_dir=m1.cache_dir)
     assert util.walk_files(m3.path('acme', 'tiny@' + sha)) == sorted(files)
-    assert not hub.requests(), 'metadata not stored again:\n%s' % fmt_rows(
-        hub.requests())
+    rows = [r for r in hub.requests()
+            if util.classify(r) in ('tree', 'revision', 'paths-info')]
+    assert not rows, 'metadata not stored again:\n%s' % fmt_rows(rows)

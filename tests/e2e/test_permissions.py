@@ -42,7 +42,8 @@ TOK = {
 }
 
 # hub-api.md §5 / §6: the scope names as the Hub's token page words them
-SCOPE_GATED = 'Read access to contents of all public gated repos you can access'
+SCOPE_GATED = ('Read access to contents of all public gated repos you can '
+               'access')
 SCOPE_CONTENT = 'Read access to contents'
 NO_TOKEN = 'no Hugging Face token found: set HF_TOKEN or run `hf auth login`'
 REJECTED = 'the token was rejected (invalid or revoked)'
@@ -83,6 +84,18 @@ def _page(repo):
     """The repo's web page path (what ENDPOINT/<page> opens)."""
     return {'model': '', 'dataset': 'datasets/',
             'space': 'spaces/'}[repo[0]] + repo[1]
+
+
+def _name_re(repo):
+    """The repo id as a regex, optionally with its web prefix (a dataset
+    may be named datasets/acme/gated-data, as its page is)."""
+    prefix = {'model': '', 'dataset': 'datasets/', 'space': 'spaces/'}[repo[0]]
+    return '(?:%s)?%s' % (re.escape(prefix), re.escape(repo[1]))
+
+
+def _not_granted(repo, user):
+    return re.compile('access to %s has not been granted to %s'
+                      % (_name_re(repo), re.escape(user)))
 
 
 def _dir(m, repo):
@@ -272,7 +285,7 @@ def _check_secrets(m, rows):
 def _check_line(line, hub, case, probe, endpoint):
     status, code, message = probe
     repo = case['repo']
-    assert ("'%s'" % repo[1]) in line or (' %s ' % repo[1]) in line, (
+    assert re.search(r"(?:'|\s)%s(?:'|\s)" % _name_re(repo), line), (
         'the line does not name the repo %s: %s' % (repo[1], line))
     if case['at'] == 'read':
         assert "'%s'" % case['file'] in line, (
@@ -292,7 +305,11 @@ def _check_line(line, hub, case, probe, endpoint):
             'page %s/%s nor %s/settings/tokens: %s'
             % (endpoint, url, endpoint, _page(repo), endpoint, line))
     for phrase in case['phrases'](endpoint):
-        assert phrase in line, ('the line lacks %r: %s' % (phrase, line))
+        if hasattr(phrase, 'search'):
+            assert phrase.search(line), ('the line lacks /%s/: %s'
+                                         % (phrase.pattern, line))
+        else:
+            assert phrase in line, ('the line lacks %r: %s' % (phrase, line))
     if case.get('quote'):
         quoted = '"%s"' % message
         assert quoted in line, ("the line does not quote the Hub's "
@@ -336,15 +353,15 @@ CASES = {
         repo=GATED, file='config.json', at='read', source='HF_TOKEN',
         token='bob', errno=errno.EACCES,
         hub=(403, 'GatedRepo', _gate_not_authorized(GATED)),
-        phrases=lambda ep: ['access to %s has not been granted to bob'
-                            % GATED[1]] + _request_at(GATED)(ep),
+        phrases=lambda ep: ([_not_granted(GATED, 'bob')]
+                            + _request_at(GATED)(ep)),
         whoami=True, fix=('grant', 'bob')),
     'not-granted-dataset': dict(
         repo=GATED_DS, file='data.csv', at='read', source='HF_TOKEN',
         token='bob', errno=errno.EACCES,
         hub=(403, 'GatedRepo', _gate_not_authorized(GATED_DS)),
-        phrases=lambda ep: ['access to %s has not been granted to bob'
-                            % GATED_DS[1]] + _request_at(GATED_DS)(ep),
+        phrases=lambda ep: ([_not_granted(GATED_DS, 'bob')]
+                            + _request_at(GATED_DS)(ep)),
         whoami=True, fix=('grant', 'bob')),
     'fine-grained-no-gated-scope': dict(
         repo=GATED, file='config.json', at='read', source='HF_TOKEN',
@@ -578,4 +595,22 @@ def test_missing_repo_with_a_scoped_token_is_not_a_scope_problem(
     assert not blame, ('a missing repo was blamed on the token\'s scopes:\n%s'
                        '\n--- requests:\n%s' % ('\n'.join(blame),
                                                 fmt_rows(hub.requests())))
+    _check_secrets(m, hub.requests())
+
+
+@pytest.mark.parametrize('repo_id', ['acme/no-such-repo', 'alice/secret'])
+def test_no_token_on_a_hidden_repo_names_the_missing_token(mount, hub,
+                                                           repo_id):
+    """Without a token the Hub hides private repos (from listings too), so a
+    repo it does not show may be private: ENOENT and the no-token line, even
+    in a namespace with no public repo (alice's)."""
+    m = mount()
+    path = m.path(*(repo_id.split('/') + ['config.json']))
+    for _ in range(CATS):
+        _cat_fails(path, errno.ENOENT)
+    lines = [l for l in _error_lines(m) if NO_TOKEN in l]
+    assert len(lines) == 1 and "'%s'" % repo_id in lines[0], (
+        'expected one no-token line naming %s, got:\n%s\n--- requests:\n%s'
+        % (repo_id, '\n'.join(_error_lines(m)) or '(no error line)',
+           fmt_rows(hub.requests())))
     _check_secrets(m, hub.requests())

@@ -712,6 +712,11 @@ def serve_bytes(req, data, headers, ignore_range=False, cdn=False):
     """200 / 206 / 416 for a file body, honouring a single Range."""
     if req.fault and req.fault["action"] == "wrong_size" and data:
         data = data[:-1]
+    if req.fault and req.fault["action"] == "corrupt" and data:
+        # same length, one byte flipped at "offset" (default: the middle):
+        # only a whole-file sha256 check can tell
+        off = int(req.fault.get("offset", len(data) // 2)) % len(data)
+        data = data[:off] + bytes([data[off] ^ 0xFF]) + data[off + 1:]
     headers = headers + [("Accept-Ranges", "bytes")]
     rng = None if ignore_range else parse_range(req.headers.get("Range"), len(data))
     if rng == "unsatisfiable":
@@ -1159,6 +1164,7 @@ FAULTS = {
     "hostile": ("content", None),  # h_tree appends hostile_entries()
     "huge_dir": ("content", None),  # h_tree lists synthetic_entry() x fault["entries"]
     "wrong_size": ("content", None),  # serve_bytes drops the last byte
+    "corrupt": ("content", None),  # serve_bytes flips one byte, same length
     "wrong_range": ("after", f_wrong_range),
     "truncate": ("wire", None),
     "reset": ("wire", None),

@@ -333,3 +333,21 @@ int hfm_report(struct hfm *h, enum hub_repo_type type, const char *id,
                 why ? why->message : "", why && why->message[0] ? "\"" : "");
     return err;
 }
+
+void hfm_report_hidden(struct hfm *h, enum hub_repo_type type, const char *ns)
+{
+    char key[HUB_ID_MAX + 32];
+
+    snprintf(key, sizeof(key), "%s%s|hidden", type_prefix(type), ns);
+    if (!first_time(h, key))
+        return;
+    hfm_log(HFM_LOG_ERR,
+            "cannot look up '%s%s': no Hugging Face token found: set HF_TOKEN "
+            "or run `hf auth login` (the Hub lists no public %s by '%s'; a "
+            "private one needs a token)",
+            type_prefix(type), ns,
+            type == HUB_REPO_DATASET ? "datasets"
+            : type == HUB_REPO_SPACE ? "spaces"
+                                     : "models",
+            ns);
+}

@@ -38,6 +38,10 @@ int hfm_report(struct hfm *h, enum hub_repo_type type, const char *repo,
                const char *path,
                const char *verb, int rc, const struct hub_why *why);
 
+/* No token, and the Hub lists no repo of that type by ns: it may only
+ * hide private ones. Logs the no-token line once per namespace. */
+void hfm_report_hidden(struct hfm *h, enum hub_repo_type type, const char *ns);
+
 /* Re-reads the token (at most every HFM_TOKEN_RECHECK_S); true if it
  * changed and the Hub client now uses the new one. */
 bool hfm_auth_refresh_token(struct hfm *h);

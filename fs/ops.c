@@ -393,33 +393,22 @@ static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
     return 0;
 }
 
-/* "name" or "name@REV" (REV with %2F for '/'). */
-static bool split_repo_name(const char *s, char *name, size_t ncap, char *rev,
-                            size_t rcap)
+/* "name" or "name@REV" (REV with %2F for '/') under namespace ns, through
+ * the same parser as the command line's REPO[@REV]. */
+static bool split_repo_name(const char *ns, const char *s, char *id,
+                            size_t icap, char *rev, size_t rcap)
 {
-    const char *at = strchr(s, '@');
-    size_t nlen = at ? (size_t)(at - s) : strlen(s);
-    size_t j = 0;
+    struct hub_repo_spec spec;
+    char full[HUB_ID_MAX + HUB_REV_MAX * 3];
+    int n = snprintf(full, sizeof(full), "%s/%s", ns, s);
 
-    if (nlen == 0 || nlen >= ncap || !hub_repo_part_ok(s, nlen))
+    if (n < 0 || (size_t)n >= sizeof(full) ||
+        hub_parse_repo_spec(full, (size_t)n, &spec) != HUB_OK ||
+        spec.type != HUB_REPO_MODEL)
         return false;
-    memcpy(name, s, nlen);
-    name[nlen] = '\0';
-    rev[0] = '\0';
-    if (!at)
-        return true;
-    for (const char *p = at + 1; *p; p++) {
-        if (j + 1 >= rcap)
-            return false;
-        if (p[0] == '%' && p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) {
-            rev[j++] = '/';
-            p += 2;
-        } else {
-            rev[j++] = *p;
-        }
-    }
-    rev[j] = '\0';
-    return j > 0 && hub_rev_ok(rev, j);
+    snprintf(id, icap, "%s", spec.id);
+    snprintf(rev, rcap, "%s", spec.rev);
+    return true;
 }
 
 /* Creates the repo-root DIR node for a pin under parent (lock held). */
@@ -469,9 +458,16 @@ static int lookup_namespace(struct hfm *h, struct fs_node *p,
         pthread_mutex_unlock(&h->lock);
         hub_why_clear(&why);
         err = hub_repos_exist(h->hub, t, name, &exists, &why);
+        if (err != HUB_OK && (why.status == 401 || why.status == 403)) {
+            /* let the repo's own lookup name the cause, with its id */
+            err = HUB_OK;
+            exists = true;
+        }
         if (err != HUB_OK)
             rc = hfm_report(h, t, name, NULL, "look up namespace",
                             hfm_auth_errno(h, err), &why);
+        else if (!exists && !hub_has_token(h->hub))
+            hfm_report_hidden(h, t, name);
         pthread_mutex_lock(&h->lock);
         if (err != HUB_OK)
             return rc;
@@ -550,11 +546,10 @@ static int lookup_locked(struct hfm *h, struct fs_node *p, const char *name,
         return 0;
     }
     case FS_NS: {
-        char rname[128], rev[HUB_REV_MAX], id[HUB_ID_MAX];
+        char rev[HUB_REV_MAX], id[HUB_ID_MAX];
         struct fs_repo *r;
-        if (!split_repo_name(name, rname, sizeof(rname), rev, sizeof(rev)))
+        if (!split_repo_name(p->ns, name, id, sizeof(id), rev, sizeof(rev)))
             return -ENOENT;
-        snprintf(id, sizeof(id), "%s/%s", p->ns, rname);
         fs_node_ref(h, p);
         rc = pin_repo(h, p->type, id, rev, false, &r);
         fs_node_unref(h, p); /* p stays: the kernel holds it for us */

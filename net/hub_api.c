@@ -138,6 +138,19 @@ static enum hub_err paginate(struct hub *hub, const char *first_url,
         err = parse(req->body, req->body_len, arg, out, why);
         bool more = err == HUB_OK && req->hdrs.link[0] &&
                     hub_parse_link_next(req->hdrs.link, next, HUB_URL_MAX);
+        if (more) {
+            /* a relative next link resolves against the page's URL */
+            char *abs = malloc(HUB_URL_MAX);
+            if (!abs || !hub_url_join(req->url, next, abs, HUB_URL_MAX)) {
+                free(abs);
+                api_free(req);
+                hub_why_set(why, "unusable pagination link");
+                err = HUB_E_PROTOCOL;
+                goto out_free;
+            }
+            snprintf(next, HUB_URL_MAX, "%s", abs);
+            free(abs);
+        }
         api_free(req);
         if (err != HUB_OK)
             goto out_free;

@@ -25,9 +25,9 @@
 #define CODE_GATED_REPO         "GatedRepo"
 
 /* Message fragments huggingface_hub special-cases. */
-#define MSG_SCOPE_GATED   "public gated repositories"
-#define MSG_DISABLED      "Access to this resource is disabled"
-#define MSG_BAD_TOKEN     "Invalid credentials in Authorization header"
+#define MSG_SCOPE_GATED "public gated repositories"
+#define MSG_DISABLED    "Access to this resource is disabled"
+#define MSG_BAD_TOKEN   "Invalid credentials in Authorization header"
 
 void hub_why_clear(struct hub_why *why)
 {

@@ -26,17 +26,17 @@
 #include <time.h>
 
 /* Bytes of a hostile name quoted in why->line. */
-#define QUOTE_MAX        80
+#define QUOTE_MAX 80
 /* Growth of tree->entries: first allocation, then doubling. */
-#define TREE_FIRST_CAP   64
-#define REPO_PART_MAX    96
-#define SHA1_HEX         40
-#define SHA256_HEX       64
+#define TREE_FIRST_CAP 64
+#define REPO_PART_MAX  96
+#define SHA1_HEX       40
+#define SHA256_HEX     64
 /* Fraction digits hub_parse_size() honours ("1.5G"); further ones only need
  * to be digits. 10^6 * 2^40 stays far below UINT64_MAX. */
 #define SIZE_FRAC_DIGITS 6
 /* RFC 8941 sf-integer: at most 15 digits. */
-#define SF_INT_DIGITS    15
+#define SF_INT_DIGITS 15
 
 /* ---- small character helpers (locale-free) ---- */
 
@@ -73,7 +73,8 @@ static int hex_val(int c)
 /* RFC 9110 tchar */
 static bool is_tchar(int c)
 {
-    return c > 0 && (is_alpha(c) || is_digit(c) || strchr("!#$%&'*+-.^_`|~", c));
+    return c > 0 &&
+           (is_alpha(c) || is_digit(c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ows(const char *p)
@@ -537,7 +538,8 @@ bool hub_parse_link_next(const char *value, char *out, size_t out_len)
                 }
             }
             /* RFC 8288 3.3: only the first rel parameter counts. */
-            if (!seen_rel && name_len == 3 && strncasecmp(name, "rel", 3) == 0) {
+            if (!seen_rel && name_len == 3 &&
+                strncasecmp(name, "rel", 3) == 0) {
                 seen_rel = true;
                 next = is_next;
             }
@@ -565,8 +567,7 @@ enum hub_err hub_parse_content_range(const char *value, uint64_t *first,
     if (strncasecmp(p, "bytes", 5) != 0 || p[5] != ' ')
         return HUB_E_PROTOCOL;
     p = skip_ows(p + 5);
-    if (!parse_u64(&p, &f) || *p++ != '-' || !parse_u64(&p, &l) ||
-        *p++ != '/')
+    if (!parse_u64(&p, &f) || *p++ != '-' || !parse_u64(&p, &l) || *p++ != '/')
         return HUB_E_PROTOCOL;
     if (*p == '*') {
         t = UINT64_MAX;
@@ -722,8 +723,7 @@ bool hub_parse_iso8601(const char *s, int64_t *out)
         return false;
     p++;
     if (!fixed_digits(&p, 2, &hour) || *p++ != ':' ||
-        !fixed_digits(&p, 2, &min) || *p++ != ':' ||
-        !fixed_digits(&p, 2, &sec))
+        !fixed_digits(&p, 2, &min) || *p++ != ':' || !fixed_digits(&p, 2, &sec))
         return false;
     if (mon < 1 || mon > 12 || day < 1 ||
         day > mdays[mon - 1] + (mon == 2 && leap_year(year)) || hour > 23 ||
@@ -1092,8 +1092,8 @@ static struct hub_tree_entry *merge_sort(struct hub_tree_entry *e,
             size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
             size_t i = lo, j = mid, k = lo;
             while (i < mid && j < hi)
-                dst[k++] = entry_cmp(&src[j], &src[i]) < 0 ? src[j++]
-                                                           : src[i++];
+                dst[k++] =
+                    entry_cmp(&src[j], &src[i]) < 0 ? src[j++] : src[i++];
             while (i < mid)
                 dst[k++] = src[i++];
             while (j < hi)
@@ -1124,8 +1124,8 @@ void hub_tree_finish(struct hub_tree *tree)
               entry_cmp_total);
     }
     for (size_t i = 0; i < tree->count; i++) {
-        if (out > 0 && strcmp(tree->entries[out - 1].name,
-                              tree->entries[i].name) == 0) {
+        if (out > 0 &&
+            strcmp(tree->entries[out - 1].name, tree->entries[i].name) == 0) {
             free(tree->entries[i].name);
             tree->skipped++;
             continue;
@@ -1295,8 +1295,8 @@ static void whoami_scoped(const cJSON *scoped, struct hub_whoami *out)
     {
         const cJSON *ent = cJSON_GetObjectItemCaseSensitive(sc, "entity");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(ent, "name");
-        const cJSON *perms = cJSON_GetObjectItemCaseSensitive(sc,
-                                                              "permissions");
+        const cJSON *perms =
+            cJSON_GetObjectItemCaseSensitive(sc, "permissions");
         const cJSON *p;
         bool reads = false;
         cJSON_ArrayForEach(p, perms)
@@ -1329,8 +1329,7 @@ enum hub_err hub_parse_whoami(const char *buf, size_t len,
     if (!cJSON_IsObject(root))
         goto out_free_root;
     name = cJSON_GetObjectItemCaseSensitive(root, "name");
-    if (!cJSON_IsString(name) || !name->valuestring ||
-        !name->valuestring[0] ||
+    if (!cJSON_IsString(name) || !name->valuestring || !name->valuestring[0] ||
         !str_copy(out->name, sizeof(out->name), name->valuestring) ||
         !opt_str(root, "type", out->type, sizeof(out->type)))
         goto out_free_root;

@@ -40,7 +40,7 @@ static const struct {
     const char *name;
     enum hfm_log_level level;
 } level_names[] = {
-    {"err", HFM_LOG_ERR},   {"error", HFM_LOG_ERR},  {"warn", HFM_LOG_WARN},
+    {"err", HFM_LOG_ERR},      {"error", HFM_LOG_ERR}, {"warn", HFM_LOG_WARN},
     {"warning", HFM_LOG_WARN}, {"info", HFM_LOG_INFO}, {"debug", HFM_LOG_DEBUG},
 };
 
@@ -209,8 +209,9 @@ void hfm_log(enum hfm_log_level level, const char *fmt, ...)
     if (!gmtime_r(&now, &tm))
         memset(&tm, 0, sizeof(tm));
     head = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n = snprintf(line + head, sizeof(line) - head, " %s[%ld] %s: ",
-                 HFM_LOG_IDENT, (long)getpid(), level_word(level));
+    n = snprintf(line + head, sizeof(line) - head,
+                 " %s[%ld] %s: ", HFM_LOG_IDENT, (long)getpid(),
+                 level_word(level));
     if (n < 0 || (size_t)n >= sizeof(line) - head)
         n = 0;
     head += (size_t)n;

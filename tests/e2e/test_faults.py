@@ -180,7 +180,9 @@ def test_503_forever_gives_eio_and_one_log_line(mount, hub, target):
     _eio(op, *args, what=what + ' (503 forever)')
     tries = rows(hub)
     assert tries and all(r['status'] == 503 for r in tries), fmt_rows(tries)
-    assert len(tries) % 3 == 0, (
+    # The kernel asks again once after a failed (readahead) read, so one
+    # pread is one or two FUSE reads: 3 tries each.
+    assert len(tries) in (3, 6), (
         'with --retries 3, want 3 tries per FUSE read, got %d:\n%s'
         % (len(tries), fmt_rows(tries)))
     _eio(op, *args, what=what + ' again')
@@ -237,7 +239,7 @@ def test_cdn_body_fault_forever_gives_eio(mount, hub, name):
         assert took >= 3.5, (
             'two stalled tries under --timeout 2 ended after %.1f s' % took)
     rows = _chunk3_rows(hub)
-    assert len(rows) % 2 == 0 and rows, (
+    assert len(rows) in (2, 4), (
         'with --retries 2, want 2 tries per FUSE read:\n%s' % fmt_rows(rows))
     _one_error_line(m, "cannot read '%s'" % LFS)
     fu.assert_up(m)
@@ -277,6 +279,7 @@ def test_hub_down_mid_read_gives_eio_not_hang(mount, hub, tmp_path):
     was read: reading chunk 3, or a file never read, is EIO within 20 s
     (connection refused, --retries 2); what was read before still reads;
     the mount stays up; one error line per file."""
+    (tmp_path / 'hub2').mkdir()
     down = util.FakeHub(str(tmp_path / 'hub2'))
     down.start()
     try:

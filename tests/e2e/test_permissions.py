@@ -609,7 +609,13 @@ def test_no_token_on_a_hidden_repo_names_the_missing_token(mount, hub,
     for _ in range(CATS):
         _cat_fails(path, errno.ENOENT)
     lines = [l for l in _error_lines(m) if NO_TOKEN in l]
-    assert len(lines) == 1 and "'%s'" % repo_id in lines[0], (
+    # In a namespace with no public repo the kernel's lookup stops at the
+    # namespace (the Hub cannot tell hfmount it exists), so the line names
+    # the namespace: the repo below it is never looked up.
+    ns = repo_id.split('/')[0]
+    named = ("'%s'" % repo_id in lines[0] or
+             "'%s'" % ns in lines[0]) if lines else False
+    assert len(lines) == 1 and named, (
         'expected one no-token line naming %s, got:\n%s\n--- requests:\n%s'
         % (repo_id, '\n'.join(_error_lines(m)) or '(no error line)',
            fmt_rows(hub.requests())))

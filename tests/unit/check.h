@@ -16,29 +16,29 @@
 static int check_passed_n;
 static int check_failed_n;
 
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            check_passed_n++;                                                \
-        } else {                                                             \
-            check_failed_n++;                                                \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (cond) {                                                            \
+            check_passed_n++;                                                  \
+        } else {                                                               \
+            check_failed_n++;                                                  \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+        }                                                                      \
     } while (0)
 
-#define CHECK_STR(a, b)                                                      \
-    do {                                                                     \
-        const char *check_a_ = (a), *check_b_ = (b);                         \
-        if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {       \
-            check_passed_n++;                                                \
-        } else {                                                             \
-            check_failed_n++;                                                \
-            fprintf(stderr, "%s:%d: CHECK_STR(%s, %s) failed: \"%s\" != \"%s\"\n", \
-                    __FILE__, __LINE__, #a, #b,                              \
-                    check_a_ ? check_a_ : "(null)",                          \
-                    check_b_ ? check_b_ : "(null)");                         \
-        }                                                                    \
+#define CHECK_STR(a, b)                                                        \
+    do {                                                                       \
+        const char *check_a_ = (a), *check_b_ = (b);                           \
+        if (check_a_ && check_b_ && strcmp(check_a_, check_b_) == 0) {         \
+            check_passed_n++;                                                  \
+        } else {                                                               \
+            check_failed_n++;                                                  \
+            fprintf(                                                           \
+                stderr, "%s:%d: CHECK_STR(%s, %s) failed: \"%s\" != \"%s\"\n", \
+                __FILE__, __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",    \
+                check_b_ ? check_b_ : "(null)");                               \
+        }                                                                      \
     } while (0)
 
 static inline int check_done(const char *name)

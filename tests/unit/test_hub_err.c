@@ -16,31 +16,32 @@
 
 /* Every code, for the tables below (append when hub_err.h grows). */
 static const enum hub_err all_errs[] = {
-    HUB_OK,          HUB_E_NOT_FOUND, HUB_E_NO_TOKEN, HUB_E_SCOPE,
-    HUB_E_GATED,     HUB_E_RATE_LIMITED, HUB_E_SERVER, HUB_E_NETWORK,
-    HUB_E_PROTOCOL,  HUB_E_TOO_BIG,   HUB_E_NOMEM,    HUB_E_DENIED,
-    HUB_E_OFFLINE,   HUB_E_EXPIRED,   HUB_E_RANGE,
+    HUB_OK,         HUB_E_NOT_FOUND,    HUB_E_NO_TOKEN, HUB_E_SCOPE,
+    HUB_E_GATED,    HUB_E_RATE_LIMITED, HUB_E_SERVER,   HUB_E_NETWORK,
+    HUB_E_PROTOCOL, HUB_E_TOO_BIG,      HUB_E_NOMEM,    HUB_E_DENIED,
+    HUB_E_OFFLINE,  HUB_E_EXPIRED,      HUB_E_RANGE,
 };
 
-#define GATED_401 \
-    "Access to model meta-llama/Llama-3.1-8B-Instruct is restricted. You must " \
+#define GATED_401                                                              \
+    "Access to model meta-llama/Llama-3.1-8B-Instruct is restricted. You "     \
+    "must "                                                                    \
     "have access to it and be authenticated to access it. Please log in."
-#define GATED_403 \
-    "Access to model meta-llama/Llama-3.1-8B-Instruct is restricted and you " \
+#define GATED_403                                                              \
+    "Access to model meta-llama/Llama-3.1-8B-Instruct is restricted and you "  \
     "are not in the authorized list. Visit https://huggingface.co/meta-llama/" \
     "Llama-3.1-8B-Instruct to ask for access."
-#define GATED_PENDING \
-    "Your request to access model meta-llama/Llama-3.1-8B-Instruct is " \
+#define GATED_PENDING                                                          \
+    "Your request to access model meta-llama/Llama-3.1-8B-Instruct is "        \
     "awaiting a review from the repo authors."
-#define SCOPE_403 \
-    "Please enable access to public gated repositories in your fine-grained " \
+#define SCOPE_403                                                              \
+    "Please enable access to public gated repositories in your fine-grained "  \
     "token settings to view this repository."
-#define ORG_POLICY \
-    "Due to the organization token policy, your token needs to be approved " \
+#define ORG_POLICY                                                             \
+    "Due to the organization token policy, your token needs to be approved "   \
     "by the organization before you can access this resource."
-#define ORG_REVOKED \
-    "Your token has been revoked by the organization administrator, you can " \
-    "no longer access organization resources. Please contact them for more " \
+#define ORG_REVOKED                                                            \
+    "Your token has been revoked by the organization administrator, you can "  \
+    "no longer access organization resources. Please contact them for more "   \
     "information."
 
 static void test_classify(void)
@@ -214,8 +215,8 @@ static void test_strerror(void)
 static void test_retryable(void)
 {
     static const int yes[] = {408, 429, 500, 502, 503, 504};
-    static const int no[] = {0, 200, 206, 301, 400, 401, 403, 404, 410, 416,
-                             501, 505, 599};
+    static const int no[] = {0,   200, 206, 301, 400, 401, 403,
+                             404, 410, 416, 501, 505, 599};
 
     for (size_t i = 0; i < ARRAY_LEN(yes); i++)
         CHECK(hub_status_retryable(yes[i]));
@@ -237,7 +238,9 @@ static void test_why(void)
 
     hub_why_set(&why, "HTTP %d after %d tries", 503, 5);
     CHECK_STR(why.line, "HTTP 503 after 5 tries");
-    hub_why_set(&why, "cannot read '%s'", "a\nb\x01" "c\x7f");
+    hub_why_set(&why, "cannot read '%s'",
+                "a\nb\x01"
+                "c\x7f");
     CHECK_STR(why.line, "cannot read 'a?b?c?'");
     /* Keeps UTF-8 as is. */
     hub_why_set(&why, "%s", "\xc3\xa9");

@@ -81,26 +81,16 @@ static void test_repo_part_ok(void)
         const char *s;
         bool ok;
     } cases[] = {
-        {"acme", true},
-        {"bert-base-uncased", true},
-        {"google-bert", true},
-        {"Llama-3.1-8B-Instruct", true},
-        {"meta-llama", true},
-        {"a", true},
-        {"a_b", true},
-        {"_a", true},
-        {"a-.b", true},
-        {"", false},
-        {"-a", false},
-        {"a-", false},
-        {".a", false},
-        {"a.", false},
-        {"a--b", false},
-        {"a..b", false},
-        {"a b", false},
-        {"a/b", false},
-        {"a@b", false},
-        {"a%2F", false},
+        {"acme", true},        {"bert-base-uncased", true},
+        {"google-bert", true}, {"Llama-3.1-8B-Instruct", true},
+        {"meta-llama", true},  {"a", true},
+        {"a_b", true},         {"_a", true},
+        {"a-.b", true},        {"", false},
+        {"-a", false},         {"a-", false},
+        {".a", false},         {"a.", false},
+        {"a--b", false},       {"a..b", false},
+        {"a b", false},        {"a/b", false},
+        {"a@b", false},        {"a%2F", false},
         {"\xc3\xa9", false},
     };
 
@@ -173,8 +163,8 @@ static void test_repo_spec(void)
          "acme/tiny", "refs/pr/1"},
         {"acme/tiny@refs%2fpr%2f1", USE_STRLEN, HUB_OK, HUB_REPO_MODEL,
          "acme/tiny", "refs/pr/1"},
-        {"acme/tiny@refs/pr/1", USE_STRLEN, HUB_OK, HUB_REPO_MODEL,
-         "acme/tiny", "refs/pr/1"},
+        {"acme/tiny@refs/pr/1", USE_STRLEN, HUB_OK, HUB_REPO_MODEL, "acme/tiny",
+         "refs/pr/1"},
         {"acme/tiny@v1.0", USE_STRLEN, HUB_OK, HUB_REPO_MODEL, "acme/tiny",
          "v1.0"},
         {"acme/tiny@a%41", USE_STRLEN, HUB_OK, HUB_REPO_MODEL, "acme/tiny",
@@ -183,9 +173,10 @@ static void test_repo_spec(void)
          "main%2"},
         {"acme/tiny@main@x", USE_STRLEN, HUB_OK, HUB_REPO_MODEL, "acme/tiny",
          "main@x"},
-        {"meta-llama/Llama-3.1-8B-Instruct", USE_STRLEN, HUB_OK,
-         HUB_REPO_MODEL, "meta-llama/Llama-3.1-8B-Instruct", ""},
-        {"google-bert/bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594",
+        {"meta-llama/Llama-3.1-8B-Instruct", USE_STRLEN, HUB_OK, HUB_REPO_MODEL,
+         "meta-llama/Llama-3.1-8B-Instruct", ""},
+        {"google-bert/"
+         "bert-base-uncased@86b5e0934494bd15c9632b12f734a8a67f723594",
          USE_STRLEN, HUB_OK, HUB_REPO_MODEL, "google-bert/bert-base-uncased",
          "86b5e0934494bd15c9632b12f734a8a67f723594"},
         {"acme/tinyXXXX", 9, HUB_OK, HUB_REPO_MODEL, "acme/tiny", ""},
@@ -197,8 +188,8 @@ static void test_repo_spec(void)
         {"model/acme/tiny", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "", ""},
         {"dataset/acme/data", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "",
          ""},
-        {"datasets/acme/data/x", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL,
-         "", ""},
+        {"datasets/acme/data/x", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "",
+         ""},
         {"/acme/tiny", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "", ""},
         {"acme//tiny", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "", ""},
         {"acme/tiny/", USE_STRLEN, HUB_E_PROTOCOL, HUB_REPO_MODEL, "", ""},
@@ -344,8 +335,8 @@ static void test_url_escape(void)
     char out[128];
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        CHECK(hub_url_escape(cases[i].s, cases[i].keep_slash, out,
-                             sizeof(out)));
+        CHECK(
+            hub_url_escape(cases[i].s, cases[i].keep_slash, out, sizeof(out)));
         CHECK_STR(out, cases[i].want);
     }
     /* Exact fits and one byte short. */
@@ -408,8 +399,7 @@ static void test_iso8601(void)
         int64_t t = 777;
         bool ok = hub_parse_iso8601(cases[i].s, &t);
         if (ok != cases[i].ok || t != cases[i].t)
-            fprintf(stderr, "hub_parse_iso8601 case %zu '%s'\n", i,
-                    cases[i].s);
+            fprintf(stderr, "hub_parse_iso8601 case %zu '%s'\n", i, cases[i].s);
         CHECK(ok == cases[i].ok);
         CHECK(t == cases[i].t);
     }
@@ -616,18 +606,22 @@ static void test_link_next(void)
  * dd4bc8b2..., completed with a directory and a README as the Hub sends
  * them (directories first). */
 static const char bert_root[] =
-    "[{\"type\":\"directory\",\"oid\":\"4b825dc642cb6eb9a060e54bf8d69288fbee4904\","
+    "[{\"type\":\"directory\",\"oid\":"
+    "\"4b825dc642cb6eb9a060e54bf8d69288fbee4904\","
     "\"size\":0,\"path\":\"coreml\"},"
     "{\"type\":\"file\",\"oid\":\"dc08351d4dc0732d9c8af04070ced089b201ce2f\","
     "\"size\":345,\"path\":\".gitattributes\"},"
     "{\"type\":\"file\",\"oid\":\"9eb98c817f04b051b3bcca591bcd4e03cec88018\","
     "\"size\":536063208,\"path\":\"tf_model.h5\","
-    "\"lfs\":{\"oid\":\"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2\","
+    "\"lfs\":{\"oid\":"
+    "\"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2\","
     "\"size\":536063208,\"pointerSize\":134},"
-    "\"xetHash\":\"879c5715c18a0b7f051dd33f70f0a5c8dd1522e0a43f6f75520f16167f29279b\"},"
+    "\"xetHash\":"
+    "\"879c5715c18a0b7f051dd33f70f0a5c8dd1522e0a43f6f75520f16167f29279b\"},"
     "{\"type\":\"file\",\"oid\":\"a661b1a138dac6dc5590367402d100765010ffd6\","
     "\"size\":28,\"path\":\"tokenizer_config.json\",\"lastCommit\":{\"id\":"
-    "\"dd4bc8b21efa05ec961e3efc4ee5e3832a3679c7\",\"title\":\"Update tf_model.h5\","
+    "\"dd4bc8b21efa05ec961e3efc4ee5e3832a3679c7\",\"title\":\"Update "
+    "tf_model.h5\","
     "\"date\":\"2019-09-23T19:48:44.000Z\"}}]";
 
 static const struct hub_tree_entry *find(const struct hub_tree *t,
@@ -685,13 +679,15 @@ static void test_tree_bert(void)
 
 static void test_tree_subdir(void)
 {
-    static const char page[] =
-        "[{\"type\":\"directory\",\"oid\":\"1111111111111111111111111111111111111111\","
-        "\"size\":0,\"path\":\"nested/a/b\"},"
-        "{\"type\":\"file\",\"oid\":\"2222222222222222222222222222222222222222\","
-        "\"size\":12,\"path\":\"nested/a/info.json\"},"
-        "{\"type\":\"file\",\"oid\":\"3333333333333333333333333333333333333333\","
-        "\"size\":5,\"path\":\"nested/a/b/deep.txt\"}]";
+    static const char page[] = "[{\"type\":\"directory\",\"oid\":"
+                               "\"1111111111111111111111111111111111111111\","
+                               "\"size\":0,\"path\":\"nested/a/b\"},"
+                               "{\"type\":\"file\",\"oid\":"
+                               "\"2222222222222222222222222222222222222222\","
+                               "\"size\":12,\"path\":\"nested/a/info.json\"},"
+                               "{\"type\":\"file\",\"oid\":"
+                               "\"3333333333333333333333333333333333333333\","
+                               "\"size\":5,\"path\":\"nested/a/b/deep.txt\"}]";
     struct hub_tree t;
     struct hub_why why;
 
@@ -795,7 +791,8 @@ static void test_tree_hostile(void)
          "\"size\":-1}%s}",
          false, "skipped entry 'dir/l': bad lfs size"},
         {"{\"type\":\"file\",\"size\":1,\"path\":\"dir/l\",\"lfs\":{\"oid\":"
-         "\"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2\"}%s}",
+         "\"a7a17d6d844b5de815ccab5f42cad6d24496db3850a2a43d8258221018ce87d2\"}"
+         "%s}",
          false, "skipped entry 'dir/l': bad lfs size"},
         {"{\"type\":\"file\",\"size\":1,\"path\":\"dir/l\",\"lfs\":\"x\"%s}",
          false, "skipped entry 'dir/l': bad lfs oid"},
@@ -869,9 +866,11 @@ static void test_tree_details(void)
     hub_tree_init(&t);
     hub_why_clear(&why);
     snprintf(page, sizeof(page),
-             "[{\"type\":\"file\",\"size\":1,\"path\":\"%s\"},", repeat('x', 300));
+             "[{\"type\":\"file\",\"size\":1,\"path\":\"%s\"},",
+             repeat('x', 300));
     snprintf(page + strlen(page), sizeof(page) - strlen(page),
-             "{\"type\":\"file\",\"size\":1,\"path\":\"%s\"}]", repeat('y', 255));
+             "{\"type\":\"file\",\"size\":1,\"path\":\"%s\"}]",
+             repeat('y', 255));
     CHECK(parse_str(page, "", &t, &why) == HUB_OK);
     CHECK(t.count == 1 && t.skipped == 1);
     CHECK(t.count == 1 && strlen(t.entries[0].name) == 255);
@@ -930,9 +929,18 @@ static void test_tree_details(void)
 
     /* Not an array, not JSON, empty: HUB_E_PROTOCOL, tree released. */
     {
-        static const char *bad[] = {"{}", "", "[", "[{]", "null", "\"x\"",
-                                    "[]]", "[] []", "[]x", " ",
-                                    "{\"error\":\"x\"}", "42",
+        static const char *bad[] = {"{}",
+                                    "",
+                                    "[",
+                                    "[{]",
+                                    "null",
+                                    "\"x\"",
+                                    "[]]",
+                                    "[] []",
+                                    "[]x",
+                                    " ",
+                                    "{\"error\":\"x\"}",
+                                    "42",
                                     "Temporary Redirect. Redirecting to /api"};
         for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
             hub_tree_init(&t);
@@ -1049,16 +1057,17 @@ static void test_tree_too_big(void)
         return;
     page[off++] = '[';
     for (int i = 0; i < HUB_TREE_MAX_ENTRIES; i++)
-        off += (size_t)snprintf(page + off, cap - off,
-                                "%s{\"type\":\"file\",\"path\":\"%d\",\"size\":1}",
-                                i ? "," : "", i);
+        off +=
+            (size_t)snprintf(page + off, cap - off,
+                             "%s{\"type\":\"file\",\"path\":\"%d\",\"size\":1}",
+                             i ? "," : "", i);
     page[off] = ']';
     hub_tree_init(&t);
     CHECK(hub_parse_tree_page(page, off + 1, "", &t, NULL) == HUB_OK);
     CHECK(t.count == HUB_TREE_MAX_ENTRIES);
     hub_why_clear(&why);
-    CHECK(parse_str("[{\"type\":\"file\",\"path\":\"one-more\",\"size\":1}]", "",
-                    &t, &why) == HUB_E_TOO_BIG);
+    CHECK(parse_str("[{\"type\":\"file\",\"path\":\"one-more\",\"size\":1}]",
+                    "", &t, &why) == HUB_E_TOO_BIG);
     CHECK(t.count == 0 && t.entries == NULL);
     CHECK(strstr(why.line, "more than") != NULL);
     hub_tree_release(&t);
@@ -1092,7 +1101,8 @@ static void test_info(void)
          false},
         {"{\"sha\":\"86B5E0934494BD15C9632B12F734A8A67F723594\"}", HUB_OK, "",
          "86b5e0934494bd15c9632b12f734a8a67f723594", 0, false, 0, false},
-        {"{\"id\":\"gpt2\",\"sha\":\"1111111111111111111111111111111111111111\","
+        {"{\"id\":\"gpt2\",\"sha\":"
+         "\"1111111111111111111111111111111111111111\","
          "\"private\":true,\"gated\":\"auto\",\"disabled\":true}",
          HUB_OK, "gpt2", "1111111111111111111111111111111111111111", 0, true, 1,
          true},
@@ -1100,10 +1110,12 @@ static void test_info(void)
          "22222222222222222222222222\",\"gated\":\"manual\"}",
          HUB_OK, "meta-llama/Llama-3.1-8B-Instruct",
          "2222222222222222222222222222222222222222", 0, false, 2, false},
-        {"{\"sha\":\"2222222222222222222222222222222222222222\",\"gated\":true}",
+        {"{\"sha\":\"2222222222222222222222222222222222222222\",\"gated\":"
+         "true}",
          HUB_OK, "", "2222222222222222222222222222222222222222", 0, false, 2,
          false},
-        {"{\"sha\":\"2222222222222222222222222222222222222222\",\"gated\":\"x\"}",
+        {"{\"sha\":\"2222222222222222222222222222222222222222\",\"gated\":"
+         "\"x\"}",
          HUB_OK, "", "2222222222222222222222222222222222222222", 0, false, 2,
          false},
         {"{\"sha\":\"2222222222222222222222222222222222222222\",\"gated\":null,"
@@ -1118,9 +1130,11 @@ static void test_info(void)
         {"{\"sha\":\"86b5e0934494bd15c9632b12f734a8a67f72359\\u0000\"}",
          HUB_E_PROTOCOL, "", "", 0, false, 0, false},
         {"{\"sha\":42}", HUB_E_PROTOCOL, "", "", 0, false, 0, false},
-        {"{\"id\":\"../etc\",\"sha\":\"2222222222222222222222222222222222222222\"}",
+        {"{\"id\":\"../"
+         "etc\",\"sha\":\"2222222222222222222222222222222222222222\"}",
          HUB_E_PROTOCOL, "", "", 0, false, 0, false},
-        {"{\"id\":\"a/b/c\",\"sha\":\"2222222222222222222222222222222222222222\"}",
+        {"{\"id\":\"a/b/"
+         "c\",\"sha\":\"2222222222222222222222222222222222222222\"}",
          HUB_E_PROTOCOL, "", "", 0, false, 0, false},
         {"{\"id\":5,\"sha\":\"2222222222222222222222222222222222222222\"}",
          HUB_E_PROTOCOL, "", "", 0, false, 0, false},

@@ -180,11 +180,16 @@ static void test_parse_level(void)
         int ret;
         enum hfm_log_level level;
     } cases[] = {
-        {"err", 0, HFM_LOG_ERR},      {"error", 0, HFM_LOG_ERR},
-        {"warn", 0, HFM_LOG_WARN},    {"warning", 0, HFM_LOG_WARN},
-        {"info", 0, HFM_LOG_INFO},    {"debug", 0, HFM_LOG_DEBUG},
-        {"DEBUG", 0, HFM_LOG_DEBUG},  {"", -EINVAL, HFM_LOG_INFO},
-        {"verbose", -EINVAL, HFM_LOG_INFO}, {"3", -EINVAL, HFM_LOG_INFO},
+        {"err", 0, HFM_LOG_ERR},
+        {"error", 0, HFM_LOG_ERR},
+        {"warn", 0, HFM_LOG_WARN},
+        {"warning", 0, HFM_LOG_WARN},
+        {"info", 0, HFM_LOG_INFO},
+        {"debug", 0, HFM_LOG_DEBUG},
+        {"DEBUG", 0, HFM_LOG_DEBUG},
+        {"", -EINVAL, HFM_LOG_INFO},
+        {"verbose", -EINVAL, HFM_LOG_INFO},
+        {"3", -EINVAL, HFM_LOG_INFO},
         {"info ", -EINVAL, HFM_LOG_INFO},
     };
 

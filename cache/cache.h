@@ -125,4 +125,11 @@ int cache_meta_put_rev(struct cache *c, enum hub_repo_type type,
                        const char *id, const char *rev,
                        const struct hub_info *info) HFM_MUST_CHECK;
 
+/* A namespace the Hub showed repos of (so a remount needs no request to
+ * know it). 0, -ENOENT if never seen. */
+int cache_meta_get_ns(struct cache *c, enum hub_repo_type type,
+                      const char *ns) HFM_MUST_CHECK;
+int cache_meta_put_ns(struct cache *c, enum hub_repo_type type,
+                      const char *ns) HFM_MUST_CHECK;
+
 #endif /* HFM_CACHE_CACHE_H */

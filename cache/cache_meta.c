@@ -355,3 +355,37 @@ int cache_meta_get_rev(struct cache *c, enum hub_repo_type type,
     free(data);
     return 0;
 }
+
+static void keyline_ns(char *out, size_t cap, enum hub_repo_type type,
+                       const char *ns)
+{
+    snprintf(out, cap, "ns\t%s\t%s", hub_repo_type_plural(type), ns);
+}
+
+int cache_meta_put_ns(struct cache *c, enum hub_repo_type type, const char *ns)
+{
+    char key[HUB_ID_MAX + 32];
+    struct sbuf b = {0};
+    int rc;
+
+    keyline_ns(key, sizeof(key), type, ns);
+    sb_add(&b, key, strlen(key));
+    sb_add(&b, "\n", 1);
+    rc = meta_write(c, key, &b);
+    free(b.p);
+    return rc;
+}
+
+int cache_meta_get_ns(struct cache *c, enum hub_repo_type type, const char *ns)
+{
+    char key[HUB_ID_MAX + 32];
+    char *data, *p;
+    int rc;
+
+    keyline_ns(key, sizeof(key), type, ns);
+    rc = meta_read(c, key, &data, &p);
+    if (rc < 0)
+        return rc;
+    free(data);
+    return 0;
+}

@@ -446,7 +446,7 @@ static int lookup_namespace(struct hfm *h, struct fs_node *p,
 {
     struct hub_tree *known = &h->known_ns[t];
     struct hub_why why;
-    bool exists = false;
+    bool exists = false, listed = false;
     enum hub_err err = HUB_OK;
     struct fs_node *n;
     int rc;
@@ -454,10 +454,13 @@ static int lookup_namespace(struct hfm *h, struct fs_node *p,
     for (size_t i = 0; i < known->count; i++)
         if (strcmp(known->entries[i].name, name) == 0)
             exists = true;
+    if (!exists && cache_meta_get_ns(h->cache, t, name) == 0)
+        exists = true; /* seen by an earlier mount */
     if (!exists && !hub_is_offline(h->hub)) {
         pthread_mutex_unlock(&h->lock);
         hub_why_clear(&why);
         err = hub_repos_exist(h->hub, t, name, &exists, &why);
+        listed = err == HUB_OK && exists;
         if (err != HUB_OK && (why.status == 401 || why.status == 403)) {
             /* let the repo's own lookup name the cause, with its id */
             err = HUB_OK;
@@ -468,6 +471,8 @@ static int lookup_namespace(struct hfm *h, struct fs_node *p,
                             hfm_auth_errno(h, err), &why);
         else if (!exists && !hub_has_token(h->hub))
             hfm_report_hidden(h, t, name);
+        else if (listed && cache_meta_put_ns(h->cache, t, name) < 0)
+            hfm_log(HFM_LOG_DEBUG, "cannot store namespace '%s'", name);
         pthread_mutex_lock(&h->lock);
         if (err != HUB_OK)
             return rc;

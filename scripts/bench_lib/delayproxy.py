@@ -4,10 +4,14 @@
 Every byte a client sends (an HTTP request) is held --delay seconds before
 it is passed to the upstream, so each response's first byte arrives at
 least that much later than without the proxy, on a new connection or a
-kept-alive one, as across a long network path. Responses flow back with
-os.splice (socket -> pipe -> socket, no copy through Python), one thread
-per direction per connection, so the proxy adds no throughput limit of its
-own: scripts/bench checks that by running curl through it.
+kept-alive one, as across a long network path. With --rate, each
+connection's responses are paced to that many bytes/s by a token bucket of
+--burst bytes: nginx's limit_rate lets every request start with a burst (a
+4 MiB range arrives at ~70 MiB/s under limit_rate 40m), which a long
+network path does not. Responses flow back with os.splice (socket -> pipe
+-> socket, no copy through Python), one thread per direction per
+connection, so the proxy adds no throughput limit of its own:
+scripts/bench checks that by running curl through it.
 
 Listens on --listen (port 0) and writes {"url": "http://HOST:PORT"} to
 --port-file. Standard library only (Python >= 3.10 for os.splice).
@@ -24,6 +28,7 @@ import time
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
+SLICE = 128 << 10  # bytes moved per step when pacing
 
 
 def pump_up(client, upstream, delay):
@@ -46,8 +51,9 @@ def pump_up(client, upstream, delay):
         pass
 
 
-def pump_down(upstream, client):
-    """upstream -> client through a pipe with splice(2)."""
+def pump_down(upstream, client, rate, burst):
+    """upstream -> client through a pipe with splice(2); with rate > 0, paced by a
+    token bucket of burst bytes (debt repaid by sleeping)."""
     r, w = os.pipe()
     try:
         try:
@@ -55,10 +61,19 @@ def pump_down(upstream, client):
         except OSError:
             pass
         src, dst = upstream.fileno(), client.fileno()
+        step = min(PIPE_SIZE, SLICE) if rate > 0 else PIPE_SIZE
+        tokens = float(burst)
+        last = time.monotonic()
         while True:
-            n = os.splice(src, w, PIPE_SIZE)
+            n = os.splice(src, w, step)
             if n == 0:
                 break
+            if rate > 0:
+                now = time.monotonic()
+                tokens = min(float(burst), tokens + (now - last) * rate) - n
+                last = now
+                if tokens < 0:
+                    time.sleep(-tokens / rate)
             while n > 0:
                 n -= os.splice(r, dst, n)
     except OSError:
@@ -72,7 +87,7 @@ def pump_down(upstream, client):
         pass
 
 
-def serve(client, upstream_addr, delay):
+def serve(client, upstream_addr, delay, rate, burst):
     try:
         upstream = socket.create_connection(upstream_addr)
     except OSError:
@@ -82,7 +97,7 @@ def serve(client, upstream_addr, delay):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     up = threading.Thread(target=pump_up, args=(client, upstream, delay), daemon=True)
     up.start()
-    pump_down(upstream, client)
+    pump_down(upstream, client, rate, burst)
     up.join()
     client.close()
     upstream.close()
@@ -93,6 +108,9 @@ def main(argv=None):
     ap.add_argument("--listen", default="127.0.0.2")
     ap.add_argument("--upstream", required=True, help="HOST:PORT")
     ap.add_argument("--delay", type=float, default=0.03)
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="bytes/s per connection, server to client (0: no limit)")
+    ap.add_argument("--burst", type=int, default=256 << 10, help="token bucket size, bytes")
     ap.add_argument("--port-file", required=True)
     args = ap.parse_args(argv)
     host, _, port = args.upstream.rpartition(":")
@@ -123,8 +141,8 @@ def main(argv=None):
             client, _ = lsock.accept()
         except OSError:
             break
-        threading.Thread(target=serve, args=(client, upstream_addr, args.delay),
-                         daemon=True).start()
+        threading.Thread(target=serve, args=(client, upstream_addr, args.delay, args.rate,
+                                             args.burst), daemon=True).start()
     lsock.close()
     return 0
 

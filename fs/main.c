@@ -35,6 +35,11 @@
 #define EXIT_MOUNT_FAILED 1
 #define FUSE_MAX_THREADS 64
 #define WATCHDOG_PERIOD_MS 100
+/* Kernel readahead for the mount (bdi read_ahead_kb): the default 128 KiB
+ * keeps reads small and few in flight; commit-pinned content is safe to
+ * read far ahead, and our chunk readahead turns it into parallel ranges. */
+#define KERNEL_READAHEAD_KB 16384
+#define READAHEAD_AFTER_TICKS 3 /* watchdog periods after the loop starts */
 
 static const char *type_prefix(enum hub_repo_type t)
 {
@@ -43,8 +48,16 @@ static const char *type_prefix(enum hub_repo_type t)
                                  : "";
 }
 
-/* true if path is a mount point in /proc/self/mountinfo (field 5). */
+/* true if path is a mount point in /proc/self/mountinfo (field 5); its
+ * device ("major:minor", field 3) goes to dev when dev is not NULL. */
+static bool mount_dev(const char *path, char *dev, size_t cap);
+
 static bool is_mounted(const char *path)
+{
+    return mount_dev(path, NULL, 0);
+}
+
+static bool mount_dev(const char *path, char *dev, size_t cap)
 {
     FILE *f = fopen("/proc/self/mountinfo", "re");
     char line[8192];
@@ -73,10 +86,38 @@ static bool is_mounted(const char *path)
             }
         }
         mp[j] = '\0';
-        found = strcmp(mp, path) == 0;
+        if (strcmp(mp, path) == 0) {
+            found = true;
+            if (dev) {
+                char *f3 = strchr(line, ' ');
+                f3 = f3 ? strchr(f3 + 1, ' ') : NULL;
+                if (f3)
+                    snprintf(dev, cap, "%.*s", (int)strcspn(f3 + 1, " "),
+                             f3 + 1);
+            }
+        }
     }
     fclose(f);
     return found;
+}
+
+/* Best effort: raise the mount's kernel readahead (needs root). Found
+ * through mountinfo, not stat(): stat would wait on our own FUSE loop. */
+static void raise_readahead(const char *mnt)
+{
+    char dev[64] = "", path[128];
+    FILE *f;
+
+    if (!mount_dev(mnt, dev, sizeof(dev)) || !dev[0])
+        return;
+    snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+    f = fopen(path, "we");
+    if (!f)
+        return;
+    fprintf(f, "%d\n", KERNEL_READAHEAD_KB);
+    if (fclose(f) == 0)
+        hfm_log(HFM_LOG_DEBUG, "kernel readahead of '%s' set to %d KiB", mnt,
+                KERNEL_READAHEAD_KB);
 }
 
 static void run_fusermount_lazy(const char *mnt)
@@ -156,6 +197,7 @@ static struct fuse_args build_fuse_args(const struct hfm_config *cfg)
 struct watchdog {
     struct fuse_session *se;
     struct hub *hub;
+    const char *mnt;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done; /* protected by lock */
@@ -168,9 +210,14 @@ static void *watchdog_main(void *arg)
 {
     struct watchdog *w = arg;
     struct timespec ts;
+    int ticks = 0;
 
     pthread_mutex_lock(&w->lock);
     while (!w->done && !fuse_session_exited(w->se)) {
+        /* the kernel sets the mount's readahead from the INIT exchange,
+         * which the loop answers first: raise it once that is done */
+        if (++ticks == READAHEAD_AFTER_TICKS)
+            raise_readahead(w->mnt);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -366,7 +413,7 @@ int main(int argc, char **argv)
             (unsigned long long)cfg.cache_size,
             cfg.offline ? ", offline" : "");
 
-    struct watchdog wd = {.se = se, .hub = h.hub, .done = false};
+    struct watchdog wd = {.se = se, .hub = h.hub, .mnt = mnt, .done = false};
     pthread_t wd_thread;
     bool wd_started;
     pthread_mutex_init(&wd.lock, NULL);

@@ -372,7 +372,8 @@ static void disk_scan(struct cache *c)
         closedir(sd);
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), cmp_scan);
+    if (n > 0)
+        qsort(v, n, sizeof(*v), cmp_scan);
     pthread_mutex_lock(&c->disk_lock);
     for (size_t i = 0; i < n; i++)
         disk_add(c, v[i].key, v[i].idx, v[i].bytes);

@@ -489,7 +489,8 @@ static int cache_ls(const struct hfm_config *cfg)
     }
     closedir(d);
     name_keys(cfg->cache_dir, v, n);
-    qsort(v, n, sizeof(*v), cmp_ls);
+    if (n > 0)
+        qsort(v, n, sizeof(*v), cmp_ls);
     for (size_t i = 0; i < n; i++) {
         char hb[32];
         human(v[i].bytes, hb, sizeof(hb));

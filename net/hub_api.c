@@ -346,15 +346,33 @@ enum hub_err hub_file_read_start(struct hub *hub, struct hub_file *f,
     ctx->req.len = len;
     ctx->req.dst = buf;
     ctx->req.done = read_done;
-    pthread_mutex_lock(&f->lock);
-    ctx->req.using_cached_url = f->final_url != NULL;
-    snprintf(ctx->req.url, sizeof(ctx->req.url), "%s",
-             f->final_url ? f->final_url : f->resolve_url);
-    pthread_mutex_unlock(&f->lock);
-    err = hub_req_submit(hub, &ctx->req);
+    err = hub_file_dispatch(hub, &ctx->req);
     if (err != HUB_OK)
         free(ctx);
     return err;
+}
+
+enum hub_err hub_file_dispatch(struct hub *hub, struct hub_req *req)
+{
+    struct hub_file *f = req->file;
+
+    pthread_mutex_lock(&f->lock);
+    req->resolver = false;
+    req->using_cached_url = f->final_url != NULL;
+    if (f->final_url) {
+        snprintf(req->url, sizeof(req->url), "%s", f->final_url);
+    } else if (f->resolving) {
+        req->next = f->waiters;
+        f->waiters = req;
+        pthread_mutex_unlock(&f->lock);
+        return HUB_OK;
+    } else {
+        f->resolving = true;
+        req->resolver = true;
+        snprintf(req->url, sizeof(req->url), "%s", f->resolve_url);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return hub_req_submit(hub, req);
 }
 
 struct read_wait {

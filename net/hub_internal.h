@@ -74,6 +74,7 @@ struct hub_req {
     bool had_token;
     bool using_cached_url;
     bool re_resolved;
+    bool resolver;     /* this read resolves its file for the others */
     bool took_enough;  /* a 200 answer: the range was cut out of it */
     bool overflow;     /* more bytes than asked */
     uint64_t stream_pos;
@@ -92,7 +93,17 @@ struct hub_file {
     char resolve_url[HUB_URL_MAX];
     pthread_mutex_t lock;
     char *final_url; /* protected by lock; never persisted or logged */
+    /* Resolution is single-flight: while one read follows the redirects,
+     * other reads of the file wait here and then go straight to where it
+     * ended. */
+    bool resolving;           /* protected by lock */
+    struct hub_req *waiters;  /* protected by lock; linked by next */
 };
+
+/* Starts a range read of f: straight to the remembered URL, or as the
+ * file's resolver, or queued behind the resolver (hub_api.c). */
+HFM_MUST_CHECK enum hub_err hub_file_dispatch(struct hub *hub,
+                                              struct hub_req *req);
 
 struct hub {
     char endpoint[HUB_URL_MAX];

@@ -61,6 +61,7 @@ int hfm_set_repo_root(struct hfm *h, enum hub_repo_type type, const char *id,
 void hfm_release(struct hfm *h)
 {
     struct fs_repo *r = h->pins;
+    hfm_free_open_handles(h);
     fs_table_clear(h);
     while (r) {
         struct fs_repo *next = r->next;

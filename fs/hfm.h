@@ -33,6 +33,7 @@
 
 struct hub;
 struct cache;
+struct fs_open;
 
 struct hfm_logged {
     char key[HUB_ID_MAX + HUB_WHY_LINE_MAX + 32];
@@ -56,6 +57,7 @@ struct hfm {
     uint64_t nodes;                             /* protected by lock */
     struct fs_repo *pins;                       /* protected by lock */
     struct hub_tree known_ns[3]; /* names looked up, per repo type; lock */
+    struct fs_open *open_handles; /* protected by lock (fs/ops.c) */
 
     pthread_mutex_t log_lock;
     struct hfm_logged logged[HFM_LOG_MEMORY]; /* protected by log_lock */
@@ -83,6 +85,8 @@ int hfm_resolve_repo(struct hfm *h, enum hub_repo_type type, const char *id,
                      struct hub_why *why) HFM_MUST_CHECK;
 /* Counters since mount as one JSON object (the root's user.hf.stats). */
 int hfm_stats_json(struct hfm *h, char *out, size_t cap);
+/* Frees file and directory handles the kernel never released. */
+void hfm_free_open_handles(struct hfm *h);
 void hfm_release(struct hfm *h);
 
 #endif /* HFM_FS_HFM_H */

@@ -42,17 +42,46 @@
 #define STATS_MAX 1024
 #define DIRENT_UNKNOWN_INO 0xffffffffu /* readdir: "ask lookup" */
 
+/* Open files and directories are listed in hfm->open_handles (protected
+ * by hfm->lock) so those the kernel never released (unmount by signal)
+ * are freed at exit. */
+struct fs_open {
+    struct fs_open *prev, *next;
+    bool is_dir; /* a struct dirbuf, else a struct fs_handle */
+};
+
 struct fs_handle {
+    struct fs_open link; /* first: hfm_release frees through it */
     struct fs_node *node;
     pthread_mutex_t lock;
     struct cache_stream stream; /* protected by lock */
 };
 
 struct dirbuf {
+    struct fs_open link; /* first */
     char *p;
     size_t size;
     size_t cap;
 };
+
+static void open_add(struct hfm *h, struct fs_open *o)
+{
+    o->prev = NULL;
+    o->next = h->open_handles;
+    if (o->next)
+        o->next->prev = o;
+    h->open_handles = o;
+}
+
+static void open_del(struct hfm *h, struct fs_open *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        h->open_handles = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+}
 
 static struct hfm *get_hfm(fuse_req_t req)
 {
@@ -798,7 +827,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
     fi->fh = (uint64_t)(uintptr_t)b;
     fi->cache_readdir = n->kind == FS_DIR;
     fi->keep_cache = n->kind == FS_DIR;
+    b->link.is_dir = true;
+    pthread_mutex_lock(&h->lock);
+    open_add(h, &b->link);
+    pthread_mutex_unlock(&h->lock);
     if (fuse_reply_open(req, fi) != 0) {
+        pthread_mutex_lock(&h->lock);
+        open_del(h, &b->link);
+        pthread_mutex_unlock(&h->lock);
         free(b->p);
         free(b);
     }
@@ -814,16 +850,30 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     /* the kernel takes the whole entries that fit and asks again from the
-     * next entry's offset */
+     * next entry's offset. The slice is copied: once the reply is written
+     * the kernel may release the directory on another thread at once. */
     size_t n = b->size - (size_t)off;
-    fuse_reply_buf(req, b->p + off, n < size ? n : size);
+    if (n > size)
+        n = size;
+    char *slice = malloc(n);
+    if (!slice) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    memcpy(slice, b->p + off, n);
+    fuse_reply_buf(req, slice, n);
+    free(slice);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_file_info *fi)
 {
+    struct hfm *h = get_hfm(req);
     struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
     (void)ino;
+    pthread_mutex_lock(&h->lock);
+    open_del(h, &b->link);
+    pthread_mutex_unlock(&h->lock);
     free(b->p);
     free(b);
     fuse_reply_err(req, 0);
@@ -870,6 +920,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (rc == 0) {
         fs_node_ref(h, n);
         fh->node = n;
+        open_add(h, &fh->link);
     }
     pthread_mutex_unlock(&h->lock);
     if (rc < 0) {
@@ -883,6 +934,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fi->noflush = 1;
     if (fuse_reply_open(req, fi) != 0) {
         pthread_mutex_lock(&h->lock);
+        open_del(h, &fh->link);
         fs_node_unref(h, n);
         pthread_mutex_unlock(&h->lock);
         pthread_mutex_destroy(&fh->lock);
@@ -944,6 +996,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
     struct fs_handle *fh = (struct fs_handle *)(uintptr_t)fi->fh;
     (void)ino;
     pthread_mutex_lock(&h->lock);
+    open_del(h, &fh->link);
     fs_node_unref(h, fh->node);
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_destroy(&fh->lock);
@@ -1209,6 +1262,24 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     conn->max_readahead = conn->max_readahead ? conn->max_readahead
                                               : UINT32_MAX;
+}
+
+/* After the loop: handles the kernel never released (unmount by signal).
+ * A file handle's node goes with the table; a dir buffer is freed here. */
+void hfm_free_open_handles(struct hfm *h)
+{
+    struct fs_open *o = h->open_handles;
+    while (o) {
+        struct fs_open *next = o->next;
+        if (o->is_dir) {
+            free(((struct dirbuf *)o)->p);
+        } else {
+            pthread_mutex_destroy(&((struct fs_handle *)o)->lock);
+        }
+        free(o); /* the link is each kind's first member */
+        o = next;
+    }
+    h->open_handles = NULL;
 }
 
 const struct fuse_lowlevel_ops hfm_ops = {

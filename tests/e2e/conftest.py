@@ -17,7 +17,8 @@ import pytest
 
 import util
 
-TEST_TIMEOUT = 300  # whole-test watchdog on top of per-call timeouts
+# Whole-test watchdog on top of the per-call timeouts.
+TEST_TIMEOUT = int(os.environ.get('HFM_E2E_TEST_TIMEOUT', '300'))
 
 
 @pytest.hookimpl(hookwrapper=True)

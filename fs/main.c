@@ -450,8 +450,10 @@ out_cache:
         free(token);
     }
     hub_shutdown(h.hub);  /* fetches in flight fail now */
-    cache_free(h.cache);  /* waits for their callbacks */
+    hfm_release(&h);      /* nodes let go of their cache files first */
+    cache_free(h.cache);  /* waits for the fetches' callbacks */
     hub_free(h.hub);
+    goto out_curl;
 out_hfm:
     hfm_release(&h);
 out_curl:

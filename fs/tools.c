@@ -291,10 +291,10 @@ out:
         free(token);
     }
     hub_shutdown(h.hub);
+    hfm_release(&h);
     if (h.cache)
         cache_free(h.cache);
     hub_free(h.hub);
-    hfm_release(&h);
     hub_global_cleanup();
     return ret;
 }

@@ -33,7 +33,7 @@
 #include "net/log.h"
 
 #define EXIT_MOUNT_FAILED 1
-#define FUSE_MAX_THREADS 64
+#define FUSE_MAX_THREADS 256 /* a worker waits out a stalled read: keep plenty */
 #define WATCHDOG_PERIOD_MS 100
 /* Kernel readahead for the mount (bdi read_ahead_kb): the default 128 KiB
  * keeps reads small and few in flight; commit-pinned content is safe to

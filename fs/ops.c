@@ -40,6 +40,7 @@
 #define XATTR_SIZE "user.hf.size"
 #define XATTR_STATS "user.hf.stats" /* mount root: counters as JSON */
 #define STATS_MAX 1024
+#define FS_MAX_BACKGROUND 128 /* kernel async requests in flight */
 #define DIRENT_UNKNOWN_INO 0xffffffffu /* readdir: "ask lookup" */
 
 /* Open files and directories are listed in hfm->open_handles (protected
@@ -1262,6 +1263,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     conn->max_readahead = conn->max_readahead ? conn->max_readahead
                                               : UINT32_MAX;
+    /* The kernel's readahead reads are background requests, 12 in flight
+     * by default: a stalled CDN read would hold them all and queue every
+     * other file's reads behind it. */
+    conn->max_background = FS_MAX_BACKGROUND;
+    conn->congestion_threshold = FS_MAX_BACKGROUND * 3 / 4;
 }
 
 /* After the loop: handles the kernel never released (unmount by signal).

@@ -189,6 +189,9 @@ static bool hdr_is(const char *line, size_t len, const char *name,
     return true;
 }
 
+static void remember_final_url(struct hub_req *req);
+static void release_waiters(struct hub *hub, struct hub_req *req);
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
     struct hub_req *req = arg;
@@ -203,6 +206,18 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
         memset(h, 0, sizeof(*h));
         h->content_length = -1;
         h->status = sp ? (int)strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    if ((len == 2 && line[0] == '\r') || (len == 1 && line[0] == '\n')) {
+        /* End of headers. A resolver whose chain ends in a 2xx now knows
+         * where the file lives: the reads waiting on it go there at once,
+         * without waiting for this body (which may be slow). */
+        if (req->kind == HUB_REQ_RANGE && req->resolver && h->status >= 200 &&
+            h->status < 300) {
+            remember_final_url(req);
+            req->resolver = false;
+            release_waiters(req->hub, req);
+        }
         return len;
     }
     if (hdr_is(line, len, "location", &v, &vlen))

@@ -55,6 +55,7 @@ struct hfm {
     struct fs_node *by_ino[HFM_INO_BUCKETS];    /* protected by lock */
     struct fs_node *by_name[HFM_NAME_BUCKETS];  /* protected by lock */
     uint64_t nodes;                             /* protected by lock */
+    uint64_t nodes_peak;                        /* protected by lock */
     struct fs_repo *pins;                       /* protected by lock */
     struct hub_tree known_ns[3]; /* names looked up, per repo type; lock */
     struct fs_open *open_handles; /* protected by lock (fs/ops.c) */

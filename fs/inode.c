@@ -55,6 +55,8 @@ struct fs_node *fs_node_new(struct hfm *h, struct fs_node *parent,
     n->ino_next = h->by_ino[b];
     h->by_ino[b] = n;
     h->nodes++;
+    if (h->nodes > h->nodes_peak)
+        h->nodes_peak = h->nodes;
     return n;
 }
 

@@ -1027,7 +1027,7 @@ int hfm_stats_json(struct hfm *h, char *out, size_t cap)
 {
     struct hub_stats hs;
     struct cache_stats cs;
-    uint64_t nodes;
+    uint64_t nodes, peak;
 
     memset(&hs, 0, sizeof(hs));
     if (h->hub)
@@ -1035,6 +1035,7 @@ int hfm_stats_json(struct hfm *h, char *out, size_t cap)
     cache_get_stats(h->cache, &cs);
     pthread_mutex_lock(&h->lock);
     nodes = h->nodes;
+    peak = h->nodes_peak;
     pthread_mutex_unlock(&h->lock);
     return snprintf(
         out, cap,
@@ -1045,11 +1046,12 @@ int hfm_stats_json(struct hfm *h, char *out, size_t cap)
         ",\"chunks_corrupt\":%" PRIu64 ",\"chunks_evicted\":%" PRIu64
         ",\"cache_write_errors\":%" PRIu64 ",\"cache_bytes\":%" PRIu64
         ",\"cache_chunks\":%" PRIu64 ",\"cache_limit\":%" PRIu64
-        ",\"inodes\":%" PRIu64 ",\"offline\":%s,\"uptime_s\":%lld}",
+        ",\"inodes\":%" PRIu64 ",\"inodes_peak\":%" PRIu64
+        ",\"offline\":%s,\"uptime_s\":%lld}",
         hs.requests, hs.bytes, hs.retries, hs.errors, cs.hits_mem,
         cs.hits_disk, cs.misses, cs.readahead, cs.corrupt, cs.evicted,
         cs.write_errors, cs.disk_bytes, cs.disk_chunks, h->cfg->cache_size,
-        nodes, h->hub && hub_is_offline(h->hub) ? "true" : "false",
+        nodes, peak, h->hub && hub_is_offline(h->hub) ? "true" : "false",
         (long long)(time(NULL) - h->start_time));
 }
 

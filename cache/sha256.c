@@ -6,6 +6,7 @@
  */
 #include "cache/sha256.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -127,11 +128,14 @@ static bool cpu_has_sha(void)
 static void blocks(uint32_t s[8], const uint8_t *p, size_t n)
 {
 #ifdef HAVE_X86
-    /* benign race: every thread computes the same answer */
-    static int use_ni = -1;
-    if (use_ni < 0)
-        use_ni = cpu_has_sha() ? 1 : 0;
-    if (use_ni) {
+    /* every thread computes the same answer; atomic so it is no race */
+    static _Atomic int use_ni = -1;
+    int ni = atomic_load_explicit(&use_ni, memory_order_relaxed);
+    if (ni < 0) {
+        ni = cpu_has_sha() ? 1 : 0;
+        atomic_store_explicit(&use_ni, ni, memory_order_relaxed);
+    }
+    if (ni) {
         blocks_shani(s, p, n);
         return;
     }

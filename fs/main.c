@@ -19,6 +19,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <malloc.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +43,8 @@
  * read far ahead, and our chunk readahead turns it into parallel ranges. */
 #define KERNEL_READAHEAD_KB 16384
 #define READAHEAD_AFTER_TICKS 3 /* watchdog periods after the loop starts */
+#define UNMOUNT_CHECK_TICKS 5   /* look for a lazy unmount every 500 ms */
+#define MALLOC_ARENAS 2 /* freed chunk buffers stay in few arenas: RSS */
 
 static const char *type_prefix(enum hub_repo_type t)
 {
@@ -137,7 +142,12 @@ static int check_mountpoint(const char *mnt, char *abs, size_t cap)
 {
     struct stat st;
 
-    if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+    struct statfs sfs;
+
+    /* statfs, not stat: the kernel may answer stat from a dead mount's
+     * attribute cache for a second after its daemon was killed */
+    if ((statfs(mnt, &sfs) < 0 && errno == ENOTCONN) ||
+        (stat(mnt, &st) < 0 && errno == ENOTCONN)) {
         fprintf(stderr,
                 "hfmount: '%s' is a stale mount (its hfmount process died); "
                 "unmounting it\n",
@@ -198,6 +208,7 @@ struct watchdog {
     struct fuse_session *se;
     struct hub *hub;
     const char *mnt;
+    pthread_t main_thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done; /* protected by lock */
@@ -218,6 +229,16 @@ static void *watchdog_main(void *arg)
          * which the loop answers first: raise it once that is done */
         if (++ticks == READAHEAD_AFTER_TICKS)
             raise_readahead(w->mnt);
+        /* fusermount3 -u -z detaches the mount without telling us while
+         * reads are in flight: notice it, fail them, end the loop */
+        if (ticks > READAHEAD_AFTER_TICKS && ticks % UNMOUNT_CHECK_TICKS == 0 &&
+            !is_mounted(w->mnt)) {
+            hfm_log(HFM_LOG_INFO, "'%s' was unmounted", w->mnt);
+            fuse_session_exit(w->se);
+            hub_shutdown(w->hub);
+            pthread_kill(w->main_thread, SIGTERM);
+            break;
+        }
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -296,6 +317,7 @@ int main(int argc, char **argv)
     pid_t holder = 0;
     int rc, ret = EXIT_MOUNT_FAILED;
 
+    mallopt(M_ARENA_MAX, MALLOC_ARENAS);
     rc = hfm_config_parse(&cfg, argc, argv);
     if (rc != 0) {
         hfm_config_release(&cfg);
@@ -382,7 +404,11 @@ int main(int argc, char **argv)
     if (fuse_set_signal_handlers(se) != 0)
         goto out_session;
     if (fuse_session_mount(se, mnt) != 0) {
-        fprintf(stderr, "hfmount: cannot mount on '%s'\n", cfg.mountpoint);
+        fprintf(stderr,
+                "hfmount: cannot mount on '%s': the kernel refused the FUSE "
+                "mount (is /dev/fuse a FUSE device, and the fuse module "
+                "loaded? details in the log)\n",
+                cfg.mountpoint);
         goto out_signals;
     }
     if (fuse_daemonize(cfg.foreground) != 0)
@@ -413,7 +439,8 @@ int main(int argc, char **argv)
             (unsigned long long)cfg.cache_size,
             cfg.offline ? ", offline" : "");
 
-    struct watchdog wd = {.se = se, .hub = h.hub, .mnt = mnt, .done = false};
+    struct watchdog wd = {.se = se, .hub = h.hub, .mnt = mnt,
+                          .main_thread = pthread_self(), .done = false};
     pthread_t wd_thread;
     bool wd_started;
     pthread_mutex_init(&wd.lock, NULL);

@@ -372,7 +372,34 @@ enum hub_err hub_file_dispatch(struct hub *hub, struct hub_req *req)
         snprintf(req->url, sizeof(req->url), "%s", f->resolve_url);
     }
     pthread_mutex_unlock(&f->lock);
-    return hub_req_submit(hub, req);
+    enum hub_err err = hub_req_submit(hub, req);
+    if (err != HUB_OK && req->resolver) {
+        /* never started: the reads queued behind it must not wait */
+        req->resolver = false;
+        hub_file_release_waiters(hub, f);
+    }
+    return err;
+}
+
+void hub_file_release_waiters(struct hub *hub, struct hub_file *f)
+{
+    struct hub_req *w, *next;
+
+    pthread_mutex_lock(&f->lock);
+    f->resolving = false;
+    w = f->waiters;
+    f->waiters = NULL;
+    pthread_mutex_unlock(&f->lock);
+    for (; w; w = next) {
+        next = w->next;
+        w->next = NULL;
+        enum hub_err err = hub_file_dispatch(hub, w);
+        if (err != HUB_OK) {
+            hub_why_set(&w->why, "%s", hub_strerror(err));
+            w->err = err;
+            w->done(w);
+        }
+    }
 }
 
 struct read_wait {

@@ -736,28 +736,10 @@ static void attempt_done(struct hub *hub, struct hub_req *req, CURLcode rc)
     finish(hub, req, err == HUB_OK ? HUB_E_PROTOCOL : err);
 }
 
-/* The file's resolver is done (either way): the reads that waited go on,
- * straight to the remembered URL, or one of them resolves next. */
+/* The file's resolver is done (either way): the reads that waited go on. */
 static void release_waiters(struct hub *hub, struct hub_req *req)
 {
-    struct hub_file *f = req->file;
-    struct hub_req *w, *next;
-
-    pthread_mutex_lock(&f->lock);
-    f->resolving = false;
-    w = f->waiters;
-    f->waiters = NULL;
-    pthread_mutex_unlock(&f->lock);
-    for (; w; w = next) {
-        next = w->next;
-        w->next = NULL;
-        enum hub_err err = hub_file_dispatch(hub, w);
-        if (err != HUB_OK) {
-            hub_why_set(&w->why, "%s", hub_strerror(err));
-            w->err = err;
-            w->done(w);
-        }
-    }
+    hub_file_release_waiters(hub, req->file);
 }
 
 static void finish(struct hub *hub, struct hub_req *req, enum hub_err err)

@@ -104,6 +104,10 @@ struct hub_file {
  * file's resolver, or queued behind the resolver (hub_api.c). */
 HFM_MUST_CHECK enum hub_err hub_file_dispatch(struct hub *hub,
                                               struct hub_req *req);
+/* The resolver is done or could not start: the reads that waited go on,
+ * straight to the remembered URL, or one of them resolves next; a read
+ * that cannot be started completes with its error. */
+void hub_file_release_waiters(struct hub *hub, struct hub_file *f);
 
 struct hub {
     char endpoint[HUB_URL_MAX];

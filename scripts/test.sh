@@ -15,9 +15,13 @@ scripts/checksrc.sh
 BUILD_DIR=build scripts/build.sh -DHFM_WERROR=ON
 ctest --test-dir build --output-on-failure
 
-if [ ! -d tests/js/node_modules/@huggingface/hub ]; then
-    npm install --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null
-fi
+# the official JS clients: @huggingface/hub against the fake Hub (tests/js),
+# transformers.js and gguf reading mounted files (tests/jslibs)
+for d in tests/js tests/jslibs; do
+    if [ ! -d "$d/node_modules/@huggingface" ]; then
+        npm install --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+done
 $PY -m pytest -q -p no:cacheprovider tests/fakehub tests/e2e
 [ "${HFM_QUICK:-0}" = 1 ] && exit 0
 

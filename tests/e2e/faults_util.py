@@ -199,6 +199,29 @@ def proc_status(pid, field):
     return None
 
 
+SANITIZER_RSS_FACTOR = 4  # ASan/TSan shadow memory and quarantine
+
+
+def sanitizer_of(pid):
+    """'asan' or 'tsan' if process pid runs a sanitizer build, else None
+    (from the runtime libraries it maps)."""
+    try:
+        with open('/proc/%d/maps' % pid) as f:
+            maps = f.read()
+    except OSError:
+        return None
+    for name in ('tsan', 'asan'):
+        if 'lib%s.so' % name in maps:
+            return name
+    return None
+
+
+def rss_bound_kib(pid, base_kib):
+    """The RSS bound for a release build, times SANITIZER_RSS_FACTOR under
+    a sanitizer: its shadow memory says nothing about hfmount's own."""
+    return base_kib * (SANITIZER_RSS_FACTOR if sanitizer_of(pid) else 1)
+
+
 def wait_for(pred, timeout, what, period=0.02):
     """Polls pred() until true; fails the test after timeout seconds."""
     deadline = time.monotonic() + timeout

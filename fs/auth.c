@@ -167,13 +167,6 @@ static bool contains(const char *hay, const char *needle)
     return hay && strcasestr(hay, needle) != NULL;
 }
 
-static const char *type_prefix(enum hub_repo_type t)
-{
-    return t == HUB_REPO_DATASET ? "datasets/"
-           : t == HUB_REPO_SPACE ? "spaces/"
-                                 : "";
-}
-
 int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *id,
                    int rc, const struct hub_why *why, char *out, size_t cap,
                    const char **key)
@@ -187,7 +180,7 @@ int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *id,
     bool gated_code = strcmp(code, "GatedRepo") == 0;
     struct hub_whoami who;
 
-    snprintf(repo, sizeof(repo), "%s%s", type_prefix(type), id);
+    snprintf(repo, sizeof(repo), "%s%s", hub_repo_type_prefix(type), id);
     out[0] = '\0';
     *key = "other";
     if (rc == -ENOENT && h->hub && hub_is_offline(h->hub)) {
@@ -307,7 +300,7 @@ int hfm_report(struct hfm *h, enum hub_repo_type type, const char *id,
     const char *key;
     int err;
 
-    snprintf(repo, sizeof(repo), "%s%s", type_prefix(type), id);
+    snprintf(repo, sizeof(repo), "%s%s", hub_repo_type_prefix(type), id);
     err = hfm_auth_cause(h, type, id, rc, why, cause, sizeof(cause), &key);
     if (err == -ENOENT && !cause[0])
         return err; /* plain "no such repo/file": nothing to say */
@@ -338,14 +331,14 @@ void hfm_report_hidden(struct hfm *h, enum hub_repo_type type, const char *ns)
 {
     char key[HUB_ID_MAX + 32];
 
-    snprintf(key, sizeof(key), "%s%s|hidden", type_prefix(type), ns);
+    snprintf(key, sizeof(key), "%s%s|hidden", hub_repo_type_prefix(type), ns);
     if (!first_time(h, key))
         return;
     hfm_log(HFM_LOG_ERR,
             "cannot look up '%s%s': no Hugging Face token found: set HF_TOKEN "
             "or run `hf auth login` (the Hub lists no public %s by '%s'; a "
             "private one needs a token)",
-            type_prefix(type), ns,
+            hub_repo_type_prefix(type), ns,
             type == HUB_REPO_DATASET ? "datasets"
             : type == HUB_REPO_SPACE ? "spaces"
                                      : "models",

@@ -46,13 +46,6 @@
 #define UNMOUNT_CHECK_TICKS 5   /* look for a lazy unmount every 500 ms */
 #define MALLOC_ARENAS 2 /* freed chunk buffers stay in few arenas: RSS */
 
-static const char *type_prefix(enum hub_repo_type t)
-{
-    return t == HUB_REPO_DATASET ? "datasets/"
-           : t == HUB_REPO_SPACE ? "spaces/"
-                                 : "";
-}
-
 /* true if path is a mount point in /proc/self/mountinfo (field 5); its
  * device ("major:minor", field 3) goes to dev when dev is not NULL. */
 static bool mount_dev(const char *path, char *dev, size_t cap);
@@ -288,7 +281,7 @@ static int resolve_root(struct hfm *h, const struct hfm_config *cfg,
         rc = hfm_auth_cause(h, cfg->spec.type, cfg->spec.id, rc, &why, cause,
                             sizeof(cause), &key);
         fprintf(stderr, "hfmount: cannot mount '%s%s%s%s': %s%s%s%s%s\n",
-                type_prefix(cfg->spec.type), cfg->spec.id,
+                hub_repo_type_prefix(cfg->spec.type), cfg->spec.id,
                 cfg->spec.rev[0] ? "@" : "", cfg->spec.rev,
                 rc == -ENOENT ? "repository or revision not found"
                               : strerror(-rc),
@@ -431,7 +424,7 @@ int main(int argc, char **argv)
     }
     if (cfg.single_repo)
         hfm_log(HFM_LOG_INFO, "mounted '%s%s%s%s' (commit %s) at '%s'",
-                type_prefix(cfg.spec.type), cfg.spec.id,
+                hub_repo_type_prefix(cfg.spec.type), cfg.spec.id,
                 cfg.spec.rev[0] ? "@" : "", cfg.spec.rev, info.sha, mnt);
     else
         hfm_log(HFM_LOG_INFO, "mounted %s at '%s'", cfg.endpoint, mnt);

@@ -89,19 +89,6 @@ static struct hfm *get_hfm(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
-static const char *type_dir(enum hub_repo_type t)
-{
-    switch (t) {
-    case HUB_REPO_MODEL:
-        return "";
-    case HUB_REPO_DATASET:
-        return "datasets/";
-    case HUB_REPO_SPACE:
-        return "spaces/";
-    }
-    return "";
-}
-
 static bool node_in_repo(const struct fs_node *n)
 {
     return n->kind == FS_DIR || n->kind == FS_FILE;
@@ -417,7 +404,7 @@ static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
     r->refs = 1; /* the pin map's */
     r->next = h->pins;
     h->pins = r;
-    hfm_log(HFM_LOG_INFO, "pinned '%s%s%s%s' to commit %s", type_dir(type),
+    hfm_log(HFM_LOG_INFO, "pinned '%s%s%s%s' to commit %s", hub_repo_type_prefix(type),
             r->id, rev[0] ? "@" : "", rev, r->sha);
     *out = r;
     return 0;
@@ -787,7 +774,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
                   : HUB_E_OFFLINE;
         if (err != HUB_OK && err != HUB_E_OFFLINE)
             hfm_log(HFM_LOG_WARN, "cannot list the repos of '%s%s': %s%s%s",
-                    type_dir(type), ns ? ns : "", hub_strerror(err),
+                    hub_repo_type_prefix(type), ns ? ns : "", hub_strerror(err),
                     why.line[0] ? ": " : "", why.line);
         pthread_mutex_lock(&h->lock);
         /* pinned names of this namespace, as they were looked up */

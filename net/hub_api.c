@@ -19,19 +19,6 @@
 #include "net/hub_internal.h"
 #include "net/log.h"
 
-static const char *resolve_prefix(enum hub_repo_type type)
-{
-    switch (type) {
-    case HUB_REPO_MODEL:
-        return "";
-    case HUB_REPO_DATASET:
-        return "datasets/";
-    case HUB_REPO_SPACE:
-        return "spaces/";
-    }
-    return "";
-}
-
 static enum hub_err api_get(struct hub *hub, const char *url,
                             struct hub_req **out, struct hub_why *why)
 {
@@ -291,7 +278,7 @@ enum hub_err hub_file_new(struct hub *hub, enum hub_repo_type type,
     ok = hub_url_escape(id, true, eid, sizeof(eid)) &&
          hub_url_escape(path, true, epath, cap) &&
          build(f->resolve_url, sizeof(f->resolve_url), "%s/%s%s/resolve/%s/%s",
-               hub->endpoint, resolve_prefix(type), eid, sha, epath);
+               hub->endpoint, hub_repo_type_prefix(type), eid, sha, epath);
     free(epath);
     if (!ok) {
         free(f);

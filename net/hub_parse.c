@@ -216,6 +216,19 @@ const char *hub_repo_type_plural(enum hub_repo_type type)
     return "unknown";
 }
 
+const char *hub_repo_type_prefix(enum hub_repo_type type)
+{
+    switch (type) {
+    case HUB_REPO_MODEL:
+        return "";
+    case HUB_REPO_DATASET:
+        return "datasets/";
+    case HUB_REPO_SPACE:
+        return "spaces/";
+    }
+    return "";
+}
+
 static const struct {
     const char *prefix;
     enum hub_repo_type type;

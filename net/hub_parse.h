@@ -42,6 +42,9 @@ enum hub_repo_type {
 
 /* "models", "datasets", "spaces" (API plural) */
 const char *hub_repo_type_plural(enum hub_repo_type type);
+/* "", "datasets/", "spaces/": how resolve URLs, web pages and the mount's
+ * layout name a repo of this type before its id */
+const char *hub_repo_type_prefix(enum hub_repo_type type);
 
 struct hub_tree_entry {
     char *name;        /* one path component, checked by hub_name_ok() */

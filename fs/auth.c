@@ -289,26 +289,30 @@ int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *id,
 }
 
 int hfm_report(struct hfm *h, enum hub_repo_type type, const char *id,
-               const char *path, const char *verb, int rc,
+               const char *rev, const char *path, const char *verb, int rc,
                const struct hub_why *why)
 {
-    char repo[HUB_ID_MAX + 16];
+    char repo[HUB_ID_MAX + HUB_REV_MAX + 48];
     char cause[1024];
-    char head[HUB_PATH_MAX + HUB_ID_MAX + 64];
+    char head[HUB_PATH_MAX + sizeof(repo) + 64];
     char status[HUB_WHY_CODE_MAX + 64];
-    char lkey[HUB_ID_MAX + HUB_WHY_LINE_MAX + 32];
+    char lkey[sizeof(repo) + HUB_WHY_LINE_MAX + 32];
     const char *key;
     int err;
 
-    snprintf(repo, sizeof(repo), "%s%s", hub_repo_type_prefix(type), id);
+    /* 'ns/name' stays quoted whole, so a search for the repo id finds the
+     * line; the revision, when one was asked for, follows it */
+    snprintf(repo, sizeof(repo), "%s%s'%s%s%s", hub_repo_type_prefix(type), id,
+             rev && rev[0] ? " at revision '" : "", rev ? rev : "",
+             rev && rev[0] ? "'" : "");
     err = hfm_auth_cause(h, type, id, rc, why, cause, sizeof(cause), &key);
     if (err == -ENOENT && !cause[0])
         return err; /* plain "no such repo/file": nothing to say */
     if (path && path[0])
-        snprintf(head, sizeof(head), "cannot %s '%s' in '%s'", verb, path,
+        snprintf(head, sizeof(head), "cannot %s '%s' in '%s", verb, path,
                  repo);
     else
-        snprintf(head, sizeof(head), "cannot %s '%s'", verb, repo);
+        snprintf(head, sizeof(head), "cannot %s '%s", verb, repo);
     status[0] = '\0';
     if (why && why->status)
         snprintf(status, sizeof(status), " (HTTP %d%s%s)", why->status,

@@ -35,8 +35,8 @@ int hfm_auth_cause(struct hfm *h, enum hub_repo_type type, const char *repo,
  * naming the HTTP status, X-Error-Code and the cause. Returns the errno
  * for the reader (see hfm_auth_cause). */
 int hfm_report(struct hfm *h, enum hub_repo_type type, const char *repo,
-               const char *path,
-               const char *verb, int rc, const struct hub_why *why);
+               const char *rev, const char *path, const char *verb, int rc,
+               const struct hub_why *why);
 
 /* No token, and the Hub lists no repo of that type by ns: it may only
  * hide private ones. Logs the no-token line once per namespace. */

@@ -203,8 +203,8 @@ static int ensure_listing(struct hfm *h, struct fs_node *n)
     hub_why_clear(&why);
     rc = load_tree(h, n, &tree, &why);
     if (rc < 0)
-        rc = hfm_report(h, n->repo->type, n->repo->id, n->path, "list", rc,
-                        &why);
+        rc = hfm_report(h, n->repo->type, n->repo->id, NULL, n->path, "list",
+                        rc, &why);
 
     pthread_mutex_lock(&h->lock);
     if (rc == 0) {
@@ -381,7 +381,7 @@ static int pin_repo(struct hfm *h, enum hub_repo_type type, const char *id,
     if (rc < 0 && quiet) /* a guess (legacy id): its failure is ENOENT */
         rc = why.status >= 400 && why.status < 500 ? -ENOENT : rc;
     else if (rc < 0)
-        rc = hfm_report(h, type, id, NULL, "look up", rc, &why);
+        rc = hfm_report(h, type, id, rev, NULL, "look up", rc, &why);
     pthread_mutex_lock(&h->lock);
     if (rc < 0)
         return rc;
@@ -484,7 +484,7 @@ static int lookup_namespace(struct hfm *h, struct fs_node *p,
             exists = true;
         }
         if (err != HUB_OK)
-            rc = hfm_report(h, t, name, NULL, "look up namespace",
+            rc = hfm_report(h, t, name, NULL, NULL, "look up namespace",
                             hfm_auth_errno(h, err), &why);
         else if (!exists && !hub_has_token(h->hub))
             hfm_report_hidden(h, t, name);
@@ -966,8 +966,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
     }
     if (got < 0) {
-        int rc = hfm_report(h, n->repo->type, n->repo->id, n->path, "read",
-                            (int)got, &why);
+        int rc = hfm_report(h, n->repo->type, n->repo->id, NULL, n->path,
+                            "read", (int)got, &why);
         free(buf);
         /* a listed file the Hub says is missing is an I/O error */
         fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);

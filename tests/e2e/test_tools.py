@@ -338,8 +338,8 @@ def test_offline_unseen_repo_is_enoent_with_one_log_line(mount, hub,
     util.expect_errno(errno.ENOENT, os.stat,
                       m.path('acme', 'tiny@dev', 'config.json'))
     lines = [l for l in m.log_text().splitlines() if 'not in the cache' in l]
-    # (the line for tiny@dev names 'acme/tiny', without the revision)
-    for what in ("'datasets/acme/data'", "'acme/tiny"):
+    for what in ("'datasets/acme/data'",
+                 "'acme/tiny' at revision 'dev'"):
         mine = [l for l in lines if what in l]
         assert len(mine) == 1, (
             'offline lookup of %s: want one log line saying "not in the '

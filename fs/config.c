@@ -62,7 +62,9 @@ static const char usage_text[] =
     "  -o OPT[,OPT...]       FUSE mount options (allow_other, ...), and the\n"
     "                        options above as key=value for /etc/fstab:\n"
     "                        cache_dir=, cache_size=, log_file=, log_level=,\n"
-    "                        token_file=, timeout=, retries=, offline\n"
+    "                        token_file=, timeout=, retries=, offline;\n"
+    "                        nonempty: mount over a directory that is not\n"
+    "                        empty (refused by default)\n"
     "      --token-file FILE read the Hub token from FILE\n"
     "      --offline         no network: serve what the cache holds\n"
     "                        (also HF_HUB_OFFLINE=1)\n"
@@ -227,7 +229,8 @@ static bool dropped_opt(const char *o)
 /*
  * -o values: hfmount's own settings as key=value (so an fstab line can
  * carry them: cache_dir, cache_size, log_file, log_level, token_file,
- * timeout, retries, offline, foreground), mount(8) words dropped, the
+ * timeout, retries, offline, foreground, nonempty), mount(8) words
+ * dropped, the
  * rest passed to FUSE.
  */
 static int parse_o(struct hfm_config *cfg, const char *arg)
@@ -269,6 +272,8 @@ static int parse_o(struct hfm_config *cfg, const char *arg)
             cfg->offline = true;
         } else if (KEY("foreground") && !eq) {
             cfg->foreground = true;
+        } else if (KEY("nonempty") && !eq) {
+            cfg->nonempty = true;
         } else if (!dropped_opt(o) && append_opt(&cfg->fuse_opts, o) < 0) {
             rc = usage_error("%s", "out of memory");
         }

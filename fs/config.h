@@ -48,6 +48,7 @@ struct hfm_config {
     char *log_file;            /* NULL: stderr (-f) or syslog */
     enum hfm_log_level log_level;
     char *fuse_opts;           /* -o values, comma joined, or NULL */
+    bool nonempty;             /* -o nonempty: mount over a non-empty dir */
     bool fuse_debug;
     char *endpoint;
     bool offline;

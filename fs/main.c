@@ -9,6 +9,7 @@
  * only after fuse_daemonize(), since fork() keeps just the calling thread.
  */
 #define FUSE_USE_VERSION 312
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
@@ -129,9 +130,27 @@ static void run_fusermount_lazy(const char *mnt)
         waitpid(pid, NULL, 0);
 }
 
+/* true if the directory holds anything besides . and .. */
+static bool dir_has_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    bool any = false;
+
+    if (!d)
+        return false;
+    while (!any && (e = readdir(d)))
+        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
 /* Checks the mount point; cleans a stale mount a killed hfmount left.
- * 0, or 1 with a message printed. */
-static int check_mountpoint(const char *mnt, char *abs, size_t cap)
+ * A non-empty directory is refused unless NONEMPTY (-o nonempty): a
+ * mistyped path must not hide a directory's files. 0, or 1 with a message
+ * printed. */
+static int check_mountpoint(const char *mnt, bool nonempty, char *abs,
+                            size_t cap)
 {
     struct stat st;
 
@@ -169,6 +188,13 @@ static int check_mountpoint(const char *mnt, char *abs, size_t cap)
                 "hfmount: cannot mount on '%s': already a mount point "
                 "(unmount it first: fusermount3 -u %s)\n",
                 mnt, mnt);
+        return 1;
+    }
+    if (!nonempty && dir_has_entries(abs)) {
+        fprintf(stderr,
+                "hfmount: cannot mount on '%s': not empty (its files would "
+                "be hidden; use -o nonempty to mount anyway)\n",
+                mnt);
         return 1;
     }
     if (access("/dev/fuse", R_OK | W_OK) < 0) {
@@ -334,7 +360,7 @@ int main(int argc, char **argv)
         goto out_config;
     }
     fuse_set_log_func(fuse_log_to_ours);
-    if (check_mountpoint(cfg.mountpoint, mnt, sizeof(mnt)) != 0)
+    if (check_mountpoint(cfg.mountpoint, cfg.nonempty, mnt, sizeof(mnt)) != 0)
         goto out_log;
     if (hub_global_init() != HUB_OK) {
         fprintf(stderr, "hfmount: cannot initialise libcurl\n");

@@ -411,6 +411,7 @@ def _refused(argv, env, mnt=None, timeout=util.MOUNT_TIMEOUT):
 @pytest.mark.parametrize('kind, want', [
     ('missing', "cannot mount on '%s': No such file or directory"),
     ('file', "cannot mount on '%s': Not a directory"),
+    ('nonempty', "cannot mount on '%s': not empty"),
 ])
 def test_bad_mountpoint_exit_1_with_message(hub, hfmount, tmp_path, fg, kind,
                                             want):
@@ -418,6 +419,10 @@ def test_bad_mountpoint_exit_1_with_message(hub, hfmount, tmp_path, fg, kind,
     if kind == 'file':
         with open(target, 'w') as f:
             f.write('x')
+    if kind == 'nonempty':
+        os.mkdir(target)
+        with open(os.path.join(target, 'local.txt'), 'w') as f:
+            f.write('mine')
     argv = [hfmount] + (['-f'] if fg else []) + [
         '--cache-dir', str(tmp_path / 'c'), target]
     code, err = _refused(argv, _env(hub, tmp_path), target)
@@ -425,6 +430,11 @@ def test_bad_mountpoint_exit_1_with_message(hub, hfmount, tmp_path, fg, kind,
                                                                err)
     assert want % target in err, '%s mountpoint: stderr %r, want %r' % (
         kind, err, want % target)
+    assert not util.is_mounted(target), '%s mountpoint: mounted anyway' % kind
+    if kind == 'nonempty':
+        assert '-o nonempty' in err, 'the refusal names no way out: %r' % err
+        with open(os.path.join(target, 'local.txt')) as f:
+            assert f.read() == 'mine'
 
 
 @pytest.mark.parametrize('fg', [True, False], ids=['foreground', 'daemon'])
@@ -504,19 +514,18 @@ def test_bad_usage_exit_2(hub, hfmount, tmp_path, args):
     assert err.strip(), '%r: no message' % args
 
 
-def test_non_empty_mountpoint_is_accepted(hub, hfmount, tmp_path):
-    """FUSE 3 mounts over a non-empty directory, and hfmount does too: the
-    files under it are hidden while mounted and back after the unmount.
-    (The issue lists "not empty" among mount failures; this pins today's
-    choice, see docs/usage.md.)"""
+def test_non_empty_mountpoint_with_o_nonempty(hub, hfmount, tmp_path):
+    """-o nonempty mounts over a non-empty directory (refused without it,
+    test_bad_mountpoint_exit_1_with_message): the files under it are hidden
+    while mounted and back after the unmount."""
     mnt = tmp_path / 'nonempty'
     mnt.mkdir()
     (mnt / 'local.txt').write_text('mine')
     mnt = os.path.realpath(str(mnt))
     cache, log = str(tmp_path / 'cache'), str(tmp_path / 'hfmount.log')
-    m = util.Mount([hfmount, '-f', '--cache-dir', cache, '--log-file', log,
-                    mnt], mnt, cache, log, str(tmp_path), _env(hub, tmp_path),
-                   'nonempty')
+    m = util.Mount([hfmount, '-f', '-o', 'nonempty', '--cache-dir', cache,
+                    '--log-file', log, mnt], mnt, cache, log, str(tmp_path),
+                   _env(hub, tmp_path), 'nonempty')
     problems = []
     try:
         m.start()

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,156 @@ static void progress(bool tty, uint64_t done, uint64_t total, double t0,
     }
 }
 
+/*
+ * The fetching: PF_JOBS workers take files off the list one at a time; each
+ * reads its file chunk by chunk through the cache with readahead advice (so
+ * the chunks of one big file overlap too), and many small files are in
+ * flight at once. The main thread only prints progress.
+ */
+#define PF_JOBS 8
+
+struct pf_run {
+    struct hfm *h;
+    const struct hfm_config *cfg;
+    const struct hub_info *info;
+    const struct pf_list *list;
+    bool tty;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next;       /* next file to take */
+    int running;       /* workers not finished */
+    bool failed;
+    uint64_t done;     /* bytes read so far */
+};
+
+static void pf_fail(struct pf_run *r, const char *path, int err,
+                    const struct hub_why *why)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->tty)
+        fputc('\n', stderr);
+    fprintf(stderr, "hfmount: cannot prefetch '%s': %s%s%s\n", path,
+            strerror(err), why && why->line[0] ? ": " : "",
+            why ? why->line : "");
+    r->failed = true;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void pf_file(struct pf_run *r, const struct pf_file *f, char *buf)
+{
+    struct cache_file *cf;
+    struct cache_stream st;
+    struct hub_why why;
+    int rc;
+
+    rc = cache_file_new(r->h->cache, f->key, f->size, r->cfg->spec.type,
+                        r->info->id, r->info->sha, f->path, &cf);
+    if (rc < 0) {
+        pf_fail(r, f->path, -rc, NULL);
+        return;
+    }
+    cache_stream_init(&st);
+    for (uint64_t off = 0; off < f->size;) {
+        size_t len = CACHE_CHUNK_SIZE;
+        ssize_t got;
+        if (len > f->size - off)
+            len = (size_t)(f->size - off);
+        cache_advise(r->h->cache, cf, &st, off, len);
+        hub_why_clear(&why);
+        got = cache_read(r->h->cache, cf, off, len, buf, &why);
+        if (got <= 0) {
+            pf_fail(r, f->path, got < 0 ? (int)-got : EIO, &why);
+            break;
+        }
+        off += (uint64_t)got;
+        pthread_mutex_lock(&r->mu);
+        r->done += (uint64_t)got;
+        pthread_mutex_unlock(&r->mu);
+    }
+    cache_file_put(cf);
+}
+
+static void *pf_worker(void *arg)
+{
+    struct pf_run *r = arg;
+    char *buf = malloc(CACHE_CHUNK_SIZE);
+
+    for (;;) {
+        const struct pf_file *f = NULL;
+        pthread_mutex_lock(&r->mu);
+        if (!buf && !r->failed) {
+            fprintf(stderr, "hfmount: prefetch: out of memory\n");
+            r->failed = true;
+        }
+        while (buf && r->next < r->list->n && !f) {
+            f = &r->list->v[r->next++];
+            if (f->size == 0)
+                f = NULL;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!f)
+            break;
+        pf_file(r, f, buf);
+    }
+    free(buf);
+    pthread_mutex_lock(&r->mu);
+    r->running--;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Fetches every file of LIST; returns true if one of them failed. */
+static bool pf_run(struct hfm *h, const struct hfm_config *cfg,
+                   const struct hub_info *info, const struct pf_list *list,
+                   bool tty)
+{
+    struct pf_run r = {.h = h, .cfg = cfg, .info = info, .list = list,
+                       .tty = tty};
+    pthread_t tid[PF_JOBS];
+    int n = 0;
+    double t0 = now_s(), last = t0;
+    bool failed;
+    pthread_condattr_t ca;
+
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&r.mu);
+    for (; n < PF_JOBS && (size_t)n < list->n; n++) {
+        if (pthread_create(&tid[n], NULL, pf_worker, &r) != 0)
+            break;
+        r.running++;
+    }
+    if (n == 0 && list->n > 0) {
+        pthread_mutex_unlock(&r.mu);
+        pf_worker(&r); /* no thread could start: fetch here */
+        pthread_mutex_lock(&r.mu);
+    }
+    while (r.running > 0) {
+        double period = tty ? 0.2 : PROGRESS_PERIOD_S;
+        struct timespec ts;
+        double at = last + period;
+        ts.tv_sec = (time_t)at;
+        ts.tv_nsec = (long)((at - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+        if (r.running > 0 && now_s() - last >= period) {
+            last = now_s();
+            progress(tty, r.done, list->bytes, t0, false);
+        }
+    }
+    progress(tty, r.done, list->bytes, t0, true);
+    failed = r.failed;
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(tid[i], NULL);
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
+    return failed;
+}
+
 static int prefetch(struct hfm_config *cfg)
 {
     struct hfm h;
@@ -174,9 +325,6 @@ static int prefetch(struct hfm_config *cfg)
     pid_t holder = 0;
     int rc, ret = 1;
     bool tty = isatty(STDERR_FILENO);
-    char *buf = NULL;
-    uint64_t done = 0;
-    double t0, last = 0;
 
     if (hfm_log_open(HFM_LOG_STDERR, NULL) < 0)
         return 1;
@@ -230,59 +378,13 @@ static int prefetch(struct hfm_config *cfg)
     {
         char tb[32];
         human(list.bytes, tb, sizeof(tb));
-        fprintf(stderr, "prefetch: %s at %s: %zu files, %s\n", info.id,
-                info.sha, list.n, tb);
+        fprintf(stderr, "prefetch: %s%s at %s: %zu files, %s\n",
+                hub_repo_type_prefix(cfg->spec.type), info.id, info.sha,
+                list.n, tb);
     }
-    buf = malloc(CACHE_CHUNK_SIZE);
-    if (!buf)
-        goto out;
-    t0 = now_s();
-    ret = 0;
-    for (size_t i = 0; i < list.n; i++) {
-        struct pf_file *f = &list.v[i];
-        struct cache_file *cf;
-        struct cache_stream st;
-        if (f->size == 0)
-            continue;
-        rc = cache_file_new(h.cache, f->key, f->size, cfg->spec.type, info.id,
-                            info.sha, f->path, &cf);
-        if (rc < 0) {
-            fprintf(stderr, "hfmount: cannot prefetch '%s': %s\n", f->path,
-                    strerror(-rc));
-            ret = 1;
-            continue;
-        }
-        cache_stream_init(&st);
-        for (uint64_t off = 0; off < f->size;) {
-            size_t len = CACHE_CHUNK_SIZE;
-            ssize_t got;
-            if (len > f->size - off)
-                len = (size_t)(f->size - off);
-            cache_advise(h.cache, cf, &st, off, len);
-            hub_why_clear(&why);
-            got = cache_read(h.cache, cf, off, len, buf, &why);
-            if (got <= 0) {
-                if (tty)
-                    fputc('\n', stderr);
-                fprintf(stderr, "hfmount: cannot prefetch '%s': %s%s%s\n",
-                        f->path, strerror(got < 0 ? (int)-got : EIO),
-                        why.line[0] ? ": " : "", why.line);
-                ret = 1;
-                break;
-            }
-            off += (uint64_t)got;
-            done += (uint64_t)got;
-            if (now_s() - last >= (tty ? 0.2 : PROGRESS_PERIOD_S)) {
-                last = now_s();
-                progress(tty, done, list.bytes, t0, false);
-            }
-        }
-        cache_file_put(cf);
-    }
-    progress(tty, done, list.bytes, t0, true);
+    ret = pf_run(&h, cfg, &info, &list, tty) ? 1 : 0;
 
 out:
-    free(buf);
     for (size_t i = 0; i < list.n; i++)
         free(list.v[i].path);
     free(list.v);

@@ -418,8 +418,7 @@ def test_prefetch_patterns_filter(hub, hfmount, tmp_path):
         'prefetch acme/tiny@v1.0 config.json: not in cache ls\n%s' % text)
 
 
-@pytest.mark.xfail(strict=True, reason='known gap (issue 6 left open): '
-                   'prefetch overlaps the chunks of one file, not files')
+@pytest.mark.concurrency
 def test_prefetch_fetches_files_in_parallel(hub, hfmount, tmp_path):
     """100 small files behind a Hub that takes DELAY s per answer: each file
     costs two answers (resolve 307, resolve-cache 206), so one at a time

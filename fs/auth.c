@@ -331,6 +331,21 @@ int hfm_report(struct hfm *h, enum hub_repo_type type, const char *id,
     return err;
 }
 
+void hfm_report_truncated(struct hfm *h, enum hub_repo_type type,
+                          const char *ns, size_t listed)
+{
+    char key[HUB_ID_MAX + 32];
+
+    snprintf(key, sizeof(key), "%s%s|truncated", hub_repo_type_prefix(type),
+             ns);
+    if (!first_time(h, key))
+        return;
+    hfm_log(HFM_LOG_WARN,
+            "listing of '%s%s' stopped at %zu repos (the Hub has more); the "
+            "others are still reachable by name",
+            hub_repo_type_prefix(type), ns, listed);
+}
+
 void hfm_report_hidden(struct hfm *h, enum hub_repo_type type, const char *ns)
 {
     char key[HUB_ID_MAX + 32];

@@ -42,6 +42,11 @@ int hfm_report(struct hfm *h, enum hub_repo_type type, const char *repo,
  * hide private ones. Logs the no-token line once per namespace. */
 void hfm_report_hidden(struct hfm *h, enum hub_repo_type type, const char *ns);
 
+/* The Hub lists more repos of type by ns than a namespace listing holds
+ * (HUB_NS_LIST_MAX): one warning per namespace per few minutes. */
+void hfm_report_truncated(struct hfm *h, enum hub_repo_type type,
+                          const char *ns, size_t listed);
+
 /* Re-reads the token (at most every HFM_TOKEN_RECHECK_S); true if it
  * changed and the Hub client now uses the new one. */
 bool hfm_auth_refresh_token(struct hfm *h);

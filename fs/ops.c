@@ -776,6 +776,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
             hfm_log(HFM_LOG_WARN, "cannot list the repos of '%s%s': %s%s%s",
                     hub_repo_type_prefix(type), ns ? ns : "", hub_strerror(err),
                     why.line[0] ? ": " : "", why.line);
+        else if (err == HUB_OK && repos.truncated)
+            hfm_report_truncated(h, type, ns, repos.count);
         pthread_mutex_lock(&h->lock);
         /* pinned names of this namespace, as they were looked up */
         snprintf(prefix, sizeof(prefix), "%s/", ns ? ns : "");

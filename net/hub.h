@@ -46,6 +46,10 @@
 #define HUB_MAX_REDIRECTS 10
 #define HUB_TREE_MAX_PAGES 1000
 #define HUB_TREE_PAGE_LIMIT 1000
+/* A namespace listing (ls MNT/NS) stops after this many repos: an org
+ * with tens of thousands of repos must not cost a request per thousand
+ * on every ls. Repos past it are still reachable by name. */
+#define HUB_NS_LIST_MAX 10000
 #define HUB_DEFAULT_TRIES 5
 #define HUB_DEFAULT_TIMEOUT_S 30
 #define HUB_DEFAULT_CONNS 16
@@ -112,8 +116,9 @@ HFM_MUST_CHECK enum hub_err hub_tree_list(struct hub *hub,
 HFM_MUST_CHECK enum hub_err hub_whoami(struct hub *hub, struct hub_whoami *out,
                                        struct hub_why *why);
 
-/* Repos of one author: GET /api/{type}s?author=ns, every page, as directory
- * entries named after the repo name (at most HUB_TREE_MAX_ENTRIES). */
+/* Repos of one author: GET /api/{type}s?author=ns, page by page, as
+ * directory entries named after the repo name. Stops after HUB_NS_LIST_MAX
+ * repos with out->truncated set (and HUB_OK) if the Hub has more. */
 HFM_MUST_CHECK enum hub_err hub_list_repos(struct hub *hub,
                                            enum hub_repo_type type,
                                            const char *ns, struct hub_tree *out,

@@ -100,14 +100,25 @@ enum hub_err hub_revision(struct hub *hub, enum hub_repo_type type,
     return err;
 }
 
-/* Follows rel="next" links page by page; parse() eats each page. */
+/* Drops the entries past max (in the Hub's order, before sorting). */
+static void tree_cut(struct hub_tree *t, size_t max)
+{
+    for (size_t i = max; i < t->count; i++)
+        free(t->entries[i].name);
+    if (t->count > max)
+        t->count = max;
+}
+
+/* Follows rel="next" links page by page; parse() eats each page. With max
+ * > 0, stops once out holds max entries: out->truncated if pages were
+ * left. */
 static enum hub_err paginate(struct hub *hub, const char *first_url,
                              enum hub_err (*parse)(const char *, size_t,
                                                    const char *,
                                                    struct hub_tree *,
                                                    struct hub_why *),
-                             const char *arg, struct hub_tree *out,
-                             struct hub_why *why)
+                             const char *arg, size_t max,
+                             struct hub_tree *out, struct hub_why *why)
 {
     char *url = malloc(HUB_URL_MAX);
     char *next = malloc(HUB_URL_MAX);
@@ -141,6 +152,11 @@ static enum hub_err paginate(struct hub *hub, const char *first_url,
         api_free(req);
         if (err != HUB_OK)
             goto out_free;
+        if (max > 0 && out->count >= max) {
+            out->truncated = more || out->count > max;
+            tree_cut(out, max);
+            break;
+        }
         if (!more)
             break;
         if (!hub_url_is_hub(hub, next)) {
@@ -184,7 +200,7 @@ enum hub_err hub_tree_list(struct hub *hub, enum hub_repo_type type,
         return HUB_E_PROTOCOL;
     }
     free(edir);
-    err = paginate(hub, url, hub_parse_tree_page, dir, out, why);
+    err = paginate(hub, url, hub_parse_tree_page, dir, 0, out, why);
     if (err != HUB_OK)
         hub_tree_release(out);
     else if (out->skipped > 0)
@@ -206,7 +222,8 @@ enum hub_err hub_list_repos(struct hub *hub, enum hub_repo_type type,
                hub->endpoint, hub_repo_type_plural(type), ens,
                HUB_TREE_PAGE_LIMIT))
         return HUB_E_PROTOCOL;
-    err = paginate(hub, url, hub_parse_repo_list, ns, out, why);
+    err = paginate(hub, url, hub_parse_repo_list, ns, HUB_NS_LIST_MAX, out,
+                   why);
     if (err != HUB_OK)
         hub_tree_release(out);
     return err;

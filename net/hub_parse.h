@@ -59,6 +59,7 @@ struct hub_tree {
     size_t count;
     size_t cap;
     size_t skipped; /* entries dropped as hostile/invalid */
+    bool truncated; /* a listing stopped at its bound with pages left */
 };
 
 void hub_tree_init(struct hub_tree *tree);

@@ -260,6 +260,51 @@ def test_ls_namespace_lists_its_repos(mount, hub, type, prefix):
         % util.fmt_rows(hub.requests()))
 
 
+def _ns_lists(hub, ns):
+    return [x for x in hub.requests() if util.classify(x) == 'list'
+            and 'author=%s' % ns in (x['query'] or '')]
+
+
+def test_ls_namespace_follows_every_page(mount, hub):
+    """The Hub answers acme's listing with 2500 repos, 1000 a page: ls
+    shows all of them, in three requests that follow the Link header."""
+    m = mount()
+    util.stat(m.path('acme'))  # the namespace check is not the listing
+    before = len(_ns_lists(hub, 'acme'))
+    hub.fault(match='author=acme', origin='api', action='many_repos',
+              entries=2500)
+    got = tool(['ls', '-1', m.path('acme')]).stdout.split('\n')[:-1]
+    assert got == ['r%07d' % i for i in range(2500)], (
+        'ls acme listed %d names, first %r, last %r; want r0000000.. '
+        'r0002499' % (len(got), got[:1], got[-1:]))
+    pages = _ns_lists(hub, 'acme')[before:]
+    assert len(pages) == 3, 'listing requests:\n%s' % util.fmt_rows(pages)
+    assert sum('cursor=' in (x['query'] or '') for x in pages) == 2
+
+
+def test_ls_namespace_listing_is_bounded(mount, hub):
+    """An org with 25,000 repos: ls stops at 10,000 (ten pages, not 25),
+    says so in one warning, and a repo past the bound is still reachable
+    by name."""
+    m = mount()
+    util.stat(m.path('acme'))
+    before = len(_ns_lists(hub, 'acme'))
+    hub.fault(match='author=acme', origin='api', action='many_repos',
+              entries=25000, count=100)
+    for _ in range(2):
+        got = tool(['ls', '-1', m.path('acme')]).stdout.split('\n')[:-1]
+        assert got == ['r%07d' % i for i in range(10000)], (
+            'ls acme listed %d names (want the first 10000), last %r'
+            % (len(got), got[-1:]))
+    pages = _ns_lists(hub, 'acme')[before:]
+    assert len(pages) == 20, '%d listing requests for two ls, want 10 each' % (
+        len(pages))
+    warn = [l for l in m.log_text().splitlines()
+            if "listing of 'acme' stopped at 10000 repos" in l]
+    assert len(warn) == 1, 'want one warning for two ls:\n%s' % m.log_text()
+    assert tool(['cat', m.path('acme', 'tiny', 'config.json')]).stdout
+
+
 def test_ls_namespace_shows_private_repos_to_their_owner(mount, hub):
     private = sorted(r['id'].split('/', 1)[1] for r in hub.fixture()['repos']
                      if r['type'] == 'model' and r['id'].startswith('acme/')

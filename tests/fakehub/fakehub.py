@@ -588,6 +588,27 @@ def h_auth_check(st, req):
     return text_response(200, "OK")  # [O] body
 
 
+def synthetic_repo(type, author, i):
+    """A listing entry of fault many_repos: NS/r0000000..., public."""
+    rid = "%s/r%07d" % (author or "bulk", i)
+    d = {"_id": "%024x" % (0xfa0000 + i), "id": rid, "private": False, "downloads": 0,
+         "likes": 0, "tags": [], "createdAt": "2024-01-01T00:00:00.000Z"}
+    if type == "model":
+        d["modelId"] = rid
+    return d
+
+
+def list_synthetic(st, req, type, author, total, start, limit):
+    items = [synthetic_repo(type, author, i) for i in range(start, min(total, start + limit))]
+    headers = []
+    if start + limit < total:
+        q = [(k, v) for k, vs in req.params.items() if k != "cursor" for v in vs]
+        q.append(("cursor", make_cursor({"n": start + limit, "synthetic": total})))
+        headers.append(("Link", '<%s%s?%s>; rel="next"' % (st.api_url, req.raw_path,
+                                                           urlencode(q))))
+    return json_response([expand_only(d, req) for d in items], headers=headers)
+
+
 def h_list(st, req):
     type = TYPES[req.match["t"]]
     author = req.param("author")
@@ -610,7 +631,13 @@ def h_list(st, req):
                 continue
         visible.append(repo)
     cursor = req.param("cursor")
-    start = read_cursor(cursor)["n"] if cursor else 0
+    state = read_cursor(cursor) if cursor else {}
+    start = state["n"] if cursor else 0
+    synthetic = state.get("synthetic")
+    if req.fault and req.fault["action"] == "many_repos" and not cursor:
+        synthetic = int(req.fault.get("entries", 25000))
+    if synthetic is not None:
+        return list_synthetic(st, req, type, author, synthetic, start, limit)
     items = []
     for repo in visible[start:start + limit]:
         commit = resolve_rev(st, repo, repo.default_branch)
@@ -1163,6 +1190,7 @@ FAULTS = {
     "redirect_loop": ("replace", f_redirect_loop),
     "hostile": ("content", None),  # h_tree appends hostile_entries()
     "huge_dir": ("content", None),  # h_tree lists synthetic_entry() x fault["entries"]
+    "many_repos": ("content", None),  # h_list lists synthetic_repo() x fault["entries"]
     "wrong_size": ("content", None),  # serve_bytes drops the last byte
     "corrupt": ("content", None),  # serve_bytes flips one byte, same length
     "wrong_range": ("after", f_wrong_range),

@@ -922,6 +922,16 @@ def test_fault_huge_dir(hub):
     assert len(hub.get("/api/models/acme/tiny/tree/main/nested").json()) == 1
 
 
+def test_fault_many_repos(hub):
+    hub.ctl("fault", {"match": "author=acme", "action": "many_repos", "entries": 2500})
+    pages = follow_pages(hub, "/api/models?author=acme&limit=1000")
+    assert [len(p) for p in pages] == [1000, 1000, 500]
+    ids = [r["id"] for p in pages for r in p]
+    assert len(set(ids)) == 2500 and ids[0] == "acme/r0000000"
+    assert ids[-1] == "acme/r0002499"
+    assert {r["id"] for r in hub.get("/api/models?author=acme").json()} >= {"acme/tiny"}
+
+
 def test_delay_setting(hub):
     hub.ctl("settings", {"delay": 0.4})
     t0 = time.monotonic()

@@ -598,17 +598,6 @@ def synthetic_repo(type, author, i):
     return d
 
 
-def list_synthetic(st, req, type, author, total, start, limit):
-    items = [synthetic_repo(type, author, i) for i in range(start, min(total, start + limit))]
-    headers = []
-    if start + limit < total:
-        q = [(k, v) for k, vs in req.params.items() if k != "cursor" for v in vs]
-        q.append(("cursor", make_cursor({"n": start + limit, "synthetic": total})))
-        headers.append(("Link", '<%s%s?%s>; rel="next"' % (st.api_url, req.raw_path,
-                                                           urlencode(q))))
-    return json_response([expand_only(d, req) for d in items], headers=headers)
-
-
 def h_list(st, req):
     type = TYPES[req.match["t"]]
     author = req.param("author")
@@ -636,10 +625,13 @@ def h_list(st, req):
     synthetic = state.get("synthetic")
     if req.fault and req.fault["action"] == "many_repos" and not cursor:
         synthetic = int(req.fault.get("entries", 25000))
-    if synthetic is not None:
-        return list_synthetic(st, req, type, author, synthetic, start, limit)
+    total = len(visible) if synthetic is None else synthetic
     items = []
-    for repo in visible[start:start + limit]:
+    for i in range(start, min(total, start + limit)):
+        if synthetic is not None:
+            items.append(expand_only(synthetic_repo(type, author, i), req))
+            continue
+        repo = visible[i]
         commit = resolve_rev(st, repo, repo.default_branch)
         d = repo_summary(repo, commit)
         if full:
@@ -649,9 +641,12 @@ def h_list(st, req):
                 d.pop(k, None)
         items.append(expand_only(d, req))
     headers = []
-    if start + limit < len(visible):
+    if start + limit < total:
+        nxt = {"n": start + limit}
+        if synthetic is not None:
+            nxt["synthetic"] = synthetic
         q = [(k, v) for k, vs in req.params.items() if k != "cursor" for v in vs]
-        q.append(("cursor", make_cursor({"n": start + limit})))
+        q.append(("cursor", make_cursor(nxt)))
         headers.append(("Link", '<%s%s?%s>; rel="next"' % (st.api_url, req.raw_path,
                                                            urlencode(q))))
     return json_response(items, headers=headers)

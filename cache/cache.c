@@ -21,7 +21,10 @@
  *     count readers using or waiting for it, the fetch in flight, and the
  *     writer's pending write.
  *  3. Memory holds at most mem_chunks buffers; readahead never starts a
- *     fetch that would pass that, readers wait for an unpinned buffer.
+ *     fetch that would pass that, readers wait for an unpinned buffer. A
+ *     reader holds at most one pin while it waits (cache_read unpins a
+ *     chunk before the next; cache_read_span pins one chunk only), so
+ *     readers waiting for buffers never hold all of them.
  *  4. A chunk file is written to a temporary name and renamed, and carries
  *     its own XXH3 and header checksum: a torn, truncated, bit-rotted or
  *     edited file fails verification, is unlinked and fetched again. It is
@@ -892,44 +895,96 @@ void cache_advise(struct cache *c, struct cache_file *f,
         start_readahead(c, f, last_idx + 1, last_idx + (uint64_t)s->window);
 }
 
+/* Pins the verified chunk holding byte a of f (a < f->size): *ptr and *n
+ * are the bytes from a to the chunk's end. NULL with *err set on failure
+ * (a failed whole-file check drops the file's chunks). */
+static struct chunk *pin_at(struct cache *c, struct cache_file *f,
+                            uint64_t a, const char **ptr, size_t *n,
+                            int *err, struct hub_why *why)
+{
+    uint64_t idx = a / CACHE_CHUNK_SIZE;
+    struct chunk *ch = chunk_get(c, f, idx, err, why);
+    size_t at = (size_t)(a - idx * CACHE_CHUNK_SIZE);
+
+    if (!ch)
+        return NULL;
+    if (at >= ch->len) { /* a chunk shorter than the file says: no loop */
+        pthread_mutex_lock(&c->lock);
+        unpin(c, ch);
+        pthread_mutex_unlock(&c->lock);
+        *err = -EIO;
+        return NULL;
+    }
+    if (hash_chunk(f, ch) < 0) {
+        pthread_mutex_lock(&c->lock);
+        unpin(c, ch);
+        pthread_mutex_unlock(&c->lock);
+        drop_file_chunks(c, f);
+        *err = -EIO;
+        return NULL;
+    }
+    *ptr = ch->buf + at;
+    *n = ch->len - at;
+    return ch;
+}
+
 ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
                    size_t len, char *buf, struct hub_why *why)
 {
     size_t done = 0;
-    uint64_t first_idx, last_idx;
 
     if (off >= f->size || len == 0)
         return 0;
     if (len > f->size - off)
         len = (size_t)(f->size - off);
-    first_idx = off / CACHE_CHUNK_SIZE;
-    last_idx = (off + len - 1) / CACHE_CHUNK_SIZE;
-
-    for (uint64_t idx = first_idx; idx <= last_idx; idx++) {
+    while (done < len) {
         int err = 0;
-        struct chunk *ch = chunk_get(c, f, idx, &err, why);
-        uint64_t cstart = idx * CACHE_CHUNK_SIZE;
-        uint64_t a = off + done;
+        const char *p;
         size_t n;
+        struct chunk *ch = pin_at(c, f, off + done, &p, &n, &err, why);
         if (!ch)
             return done > 0 ? (ssize_t)done : err;
-        if (hash_chunk(f, ch) < 0) {
-            pthread_mutex_lock(&c->lock);
-            unpin(c, ch);
-            pthread_mutex_unlock(&c->lock);
-            drop_file_chunks(c, f);
-            return -EIO;
-        }
-        n = ch->len - (size_t)(a - cstart);
         if (n > len - done)
             n = len - done;
-        memcpy(buf + done, ch->buf + (a - cstart), n);
+        memcpy(buf + done, p, n);
         done += n;
         pthread_mutex_lock(&c->lock);
         unpin(c, ch);
         pthread_mutex_unlock(&c->lock);
     }
     return (ssize_t)done;
+}
+
+ssize_t cache_read_span(struct cache *c, struct cache_file *f, uint64_t off,
+                        size_t len, struct cache_span *out,
+                        struct hub_why *why)
+{
+    int err = 0;
+
+    out->pin = NULL;
+    out->len = 0;
+    if (off >= f->size || len == 0)
+        return 0;
+    if (len > f->size - off)
+        len = (size_t)(f->size - off);
+    if ((off + len - 1) / CACHE_CHUNK_SIZE != off / CACHE_CHUNK_SIZE)
+        return -E2BIG;
+    out->pin = pin_at(c, f, off, &out->ptr, &out->len, &err, why);
+    if (!out->pin)
+        return err;
+    if (out->len > len)
+        out->len = len;
+    return (ssize_t)out->len;
+}
+
+void cache_span_release(struct cache *c, struct cache_span *s)
+{
+    if (!s->pin)
+        return;
+    pthread_mutex_lock(&c->lock);
+    unpin(c, s->pin);
+    pthread_mutex_unlock(&c->lock);
+    s->pin = NULL;
 }
 
 /* ---- the writer thread ---------------------------------------------- */

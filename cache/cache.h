@@ -106,6 +106,25 @@ void cache_advise(struct cache *c, struct cache_file *f,
 ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
                    size_t len, char *buf, struct hub_why *why) HFM_MUST_CHECK;
 
+/* The bytes of a read left where they are, in the chunk buffer: one
+ * span, pinned in memory (neither evicted nor reused) until
+ * cache_span_release(). For replying without a copy. One chunk only: a
+ * reader holding one pin while waiting for a buffer for the next could
+ * deadlock with others doing the same (invariant 3 in cache.c). */
+struct cache_span {
+    const char *ptr;
+    size_t len;
+    void *pin; /* the chunk, opaque; NULL when nothing is pinned */
+};
+
+/* As cache_read, but out (caller storage) gets the span. -E2BIG, and
+ * nothing pinned, if the range crosses a chunk boundary (use cache_read).
+ * After any return, cache_span_release(out) (a no-op when unpinned). */
+ssize_t cache_read_span(struct cache *c, struct cache_file *f, uint64_t off,
+                        size_t len, struct cache_span *out,
+                        struct hub_why *why) HFM_MUST_CHECK;
+void cache_span_release(struct cache *c, struct cache_span *s);
+
 /* ---- metadata store (cache_meta.c) -------------------------------- */
 
 /* A listing at a commit never changes: stored forever (until cleaned).

@@ -932,15 +932,34 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
 }
 
+/* Reads into a buffer of our own: a range across a chunk boundary (the
+ * kernel's aligned 1 MiB reads never are). */
+static ssize_t read_copy(struct hfm *h, struct fs_node *n, uint64_t off,
+                         size_t size, char **out, struct hub_why *why)
+{
+    ssize_t got;
+
+    *out = malloc(size);
+    if (!*out)
+        return -ENOMEM;
+    got = cache_read(h->cache, n->cf, off, size, *out, why);
+    if (got < 0 && retry_with_new_token(h, (int)got, why)) {
+        hub_why_clear(why);
+        got = cache_read(h->cache, n->cf, off, size, *out, why);
+    }
+    return got;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     struct hfm *h = get_hfm(req);
     struct fs_handle *fh = (struct fs_handle *)(uintptr_t)fi->fh;
     struct fs_node *n = fh->node;
+    struct cache_span sp = {.pin = NULL};
     struct hub_why why;
     ssize_t got;
-    char *buf;
+    char *buf = NULL;
     (void)ino;
 
     if (off < 0) {
@@ -953,30 +972,39 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     if (size > n->size - (uint64_t)off)
         size = (size_t)(n->size - (uint64_t)off);
-    buf = malloc(size);
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
     pthread_mutex_lock(&fh->lock);
     cache_advise(h->cache, n->cf, &fh->stream, (uint64_t)off, size);
     pthread_mutex_unlock(&fh->lock);
     hub_why_clear(&why);
-    got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
-    if (got < 0 && retry_with_new_token(h, (int)got, &why)) {
+    got = cache_read_span(h->cache, n->cf, (uint64_t)off, size, &sp, &why);
+    if (got < 0 && got != -E2BIG && retry_with_new_token(h, (int)got, &why)) {
         hub_why_clear(&why);
-        got = cache_read(h->cache, n->cf, (uint64_t)off, size, buf, &why);
+        got = cache_read_span(h->cache, n->cf, (uint64_t)off, size, &sp,
+                              &why);
     }
+    if (got == -E2BIG)
+        got = read_copy(h, n, (uint64_t)off, size, &buf, &why);
     if (got < 0) {
         int rc = hfm_report(h, n->repo->type, n->repo->id, NULL, n->path,
                             "read", (int)got, &why);
+        cache_span_release(h->cache, &sp);
         free(buf);
         /* a listed file the Hub says is missing is an I/O error */
         fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
         return;
     }
-    fuse_reply_buf(req, buf, (size_t)got);
-    free(buf);
+    if (buf) {
+        fuse_reply_buf(req, buf, (size_t)got);
+        free(buf);
+    } else {
+        /* the bytes go from the pinned chunk to /dev/fuse in one writev,
+         * with no copy of ours (libfuse sends a single memory buffer as
+         * it is) */
+        struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)got);
+        bv.buf[0].mem = (void *)sp.ptr;
+        fuse_reply_data(req, &bv, 0);
+        cache_span_release(h->cache, &sp);
+    }
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +130,8 @@ struct cache {
     pthread_cond_t cond; /* any chunk changed state or was unpinned */
     struct chunk *table[TABLE_BUCKETS]; /* protected by lock */
     int nbuf;                 /* buffers allocated; protected by lock */
+    char *free_bufs; /* full-size buffers to reuse, linked through their
+                      * first bytes; protected by lock */
     struct chunk *lru_head, *lru_tail; /* protected by lock */
     struct chunk *wq_head, *wq_tail;   /* protected by lock */
     bool stopping;            /* protected by lock */
@@ -536,10 +539,44 @@ static void lru_push_tail(struct cache *c, struct chunk *ch)
     c->lru_tail = ch;
 }
 
+/*
+ * Chunk buffers. A full-size one (CACHE_CHUNK_SIZE) is mapped once and,
+ * when its chunk goes, kept on c->free_bufs for the next: at most
+ * mem_chunks are ever mapped (invariant 3), their memory is never handed
+ * back to malloc's arenas to grow them, and a reused buffer costs no page
+ * faults. A smaller one (a file's last chunk, a small file) is malloc'd.
+ * Called with c->lock held.
+ */
+static char *buf_get(struct cache *c, size_t len)
+{
+    char *b;
+
+    if (len != CACHE_CHUNK_SIZE)
+        return malloc(len ? len : 1);
+    if (c->free_bufs) {
+        b = c->free_bufs;
+        memcpy(&c->free_bufs, b, sizeof(c->free_bufs));
+        return b;
+    }
+    b = mmap(NULL, CACHE_CHUNK_SIZE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return b == MAP_FAILED ? NULL : b;
+}
+
+static void buf_put(struct cache *c, char *b, size_t len)
+{
+    if (len != CACHE_CHUNK_SIZE) {
+        free(b);
+        return;
+    }
+    memcpy(b, &c->free_bufs, sizeof(c->free_bufs));
+    c->free_bufs = b;
+}
+
 static void chunk_destroy(struct cache *c, struct chunk *ch)
 {
     if (ch->buf) {
-        free(ch->buf);
+        buf_put(c, ch->buf, ch->len);
         c->nbuf--;
     }
     free(ch);
@@ -664,7 +701,7 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     if (ch)
         ch->len = chunk_len(f, idx);
     if (ch)
-        ch->buf = malloc(ch->len ? ch->len : 1);
+        ch->buf = buf_get(c, ch->len);
     if (!ch || !ch->buf) {
         free(ch);
         *oom = true;
@@ -1169,10 +1206,14 @@ void cache_free(struct cache *c)
         struct chunk *ch = c->table[i];
         while (ch) {
             struct chunk *next = ch->hnext;
-            free(ch->buf);
-            free(ch);
+            chunk_destroy(c, ch);
             ch = next;
         }
+    }
+    while (c->free_bufs) {
+        char *b = c->free_bufs;
+        memcpy(&c->free_bufs, b, sizeof(c->free_bufs));
+        munmap(b, CACHE_CHUNK_SIZE);
     }
     for (int i = 0; i < DISK_BUCKETS; i++) {
         struct disk_ent *e = c->disk[i];

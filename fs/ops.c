@@ -932,22 +932,21 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
 }
 
-/* Reads into a buffer of our own: a range across a chunk boundary (the
- * kernel's aligned 1 MiB reads never are). */
-static ssize_t read_copy(struct hfm *h, struct fs_node *n, uint64_t off,
-                         size_t size, char **out, struct hub_why *why)
+/* The bytes at [off, off+size): in place in the pinned chunk (*sp), or,
+ * for a range across a chunk boundary (the kernel's aligned 1 MiB reads
+ * never are), copied into *buf (caller frees). */
+static ssize_t read_range(struct hfm *h, struct fs_node *n, uint64_t off,
+                          size_t size, struct cache_span *sp, char **buf,
+                          struct hub_why *why)
 {
-    ssize_t got;
+    ssize_t got = cache_read_span(h->cache, n->cf, off, size, sp, why);
 
-    *out = malloc(size);
-    if (!*out)
+    if (got != -E2BIG)
+        return got;
+    *buf = malloc(size);
+    if (!*buf)
         return -ENOMEM;
-    got = cache_read(h->cache, n->cf, off, size, *out, why);
-    if (got < 0 && retry_with_new_token(h, (int)got, why)) {
-        hub_why_clear(why);
-        got = cache_read(h->cache, n->cf, off, size, *out, why);
-    }
-    return got;
+    return cache_read(h->cache, n->cf, off, size, *buf, why);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -976,14 +975,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     cache_advise(h->cache, n->cf, &fh->stream, (uint64_t)off, size);
     pthread_mutex_unlock(&fh->lock);
     hub_why_clear(&why);
-    got = cache_read_span(h->cache, n->cf, (uint64_t)off, size, &sp, &why);
-    if (got < 0 && got != -E2BIG && retry_with_new_token(h, (int)got, &why)) {
+    got = read_range(h, n, (uint64_t)off, size, &sp, &buf, &why);
+    if (got < 0 && retry_with_new_token(h, (int)got, &why)) {
+        free(buf);
+        buf = NULL;
         hub_why_clear(&why);
-        got = cache_read_span(h->cache, n->cf, (uint64_t)off, size, &sp,
-                              &why);
+        got = read_range(h, n, (uint64_t)off, size, &sp, &buf, &why);
     }
-    if (got == -E2BIG)
-        got = read_copy(h, n, (uint64_t)off, size, &buf, &why);
     if (got < 0) {
         int rc = hfm_report(h, n->repo->type, n->repo->id, NULL, n->path,
                             "read", (int)got, &why);

@@ -230,8 +230,7 @@ static bool dropped_opt(const char *o)
  * -o values: hfmount's own settings as key=value (so an fstab line can
  * carry them: cache_dir, cache_size, log_file, log_level, token_file,
  * timeout, retries, offline, foreground, nonempty), mount(8) words
- * dropped, the
- * rest passed to FUSE.
+ * dropped, the rest passed to FUSE.
  */
 static int parse_o(struct hfm_config *cfg, const char *arg)
 {

@@ -284,8 +284,8 @@ def test_ls_namespace_follows_every_page(mount, hub):
 
 def test_ls_namespace_listing_is_bounded(mount, hub):
     """An org with 25,000 repos: ls stops at 10,000 (ten pages, not 25),
-    says so in one warning, and a repo past the bound is still reachable
-    by name."""
+    says so in one warning, and a repo the listing did not show is still
+    reachable by name."""
     m = mount()
     util.stat(m.path('acme'))
     before = len(_ns_lists(hub, 'acme'))

@@ -56,6 +56,7 @@
 #include <xxhash.h>
 
 #include "cache/cache_internal.h"
+#include "cache/cache_share.h"
 #include "cache/sha256.h"
 #include "net/log.h"
 
@@ -86,6 +87,7 @@ struct chunk {
     int err;            /* FAILED: -errno */
     struct hub_why why; /* FAILED: cause */
     struct cache_file *file; /* the fetch's source, a reference */
+    int fetch_fd; /* the cross-process fetch lock while fetched, or -1 */
     struct chunk *hnext;
     struct chunk *lprev, *lnext; /* LRU of unpinned READY chunks */
     struct chunk *wnext;         /* writer queue */
@@ -95,6 +97,7 @@ struct disk_ent {
     char key[CACHE_KEY_MAX];
     uint64_t idx;
     uint64_t bytes;
+    struct timespec mtime; /* the file's, when we last saw it */
     struct disk_ent *hnext;
     struct disk_ent *lprev, *lnext; /* LRU, head = oldest */
 };
@@ -122,7 +125,7 @@ struct cache {
     int mem_chunks;
     int ra_max;
     struct hub *hub;
-    int lock_fd;
+    struct cache_share *share; /* NULL when the store is unusable */
     bool disk_ok; /* the store can be written: set once in cache_new */
     const struct cache_io *io;
 
@@ -220,13 +223,14 @@ static void dlru_push_tail(struct cache *c, struct disk_ent *e)
 }
 
 static void disk_add(struct cache *c, const char *key, uint64_t idx,
-                     uint64_t bytes)
+                     uint64_t bytes, const struct timespec *mtime)
 {
     struct disk_ent **pp = disk_slot(c, key, idx);
     struct disk_ent *e = *pp;
     if (e) {
         c->disk_bytes -= e->bytes;
         e->bytes = bytes;
+        e->mtime = *mtime;
         c->disk_bytes += bytes;
         dlru_unlink(c, e);
         dlru_push_tail(c, e);
@@ -234,10 +238,11 @@ static void disk_add(struct cache *c, const char *key, uint64_t idx,
     }
     e = calloc(1, sizeof(*e));
     if (!e)
-        return; /* unindexed file: never evicted, but still correct */
+        return; /* unindexed file: evicted only after a recount */
     snprintf(e->key, sizeof(e->key), "%s", key);
     e->idx = idx;
     e->bytes = bytes;
+    e->mtime = *mtime;
     *pp = e;
     dlru_push_tail(c, e);
     c->disk_bytes += bytes;
@@ -257,6 +262,22 @@ static void disk_remove(struct cache *c, const char *key, uint64_t idx)
     free(e);
 }
 
+static void disk_clear(struct cache *c)
+{
+    for (int i = 0; i < DISK_BUCKETS; i++) {
+        struct disk_ent *e = c->disk[i];
+        while (e) {
+            struct disk_ent *next = e->hnext;
+            free(e);
+            e = next;
+        }
+        c->disk[i] = NULL;
+    }
+    c->dlru_head = c->dlru_tail = NULL;
+    c->disk_bytes = 0;
+    c->disk_chunks = 0;
+}
+
 static bool disk_has(struct cache *c, const char *key, uint64_t idx)
 {
     bool has;
@@ -266,42 +287,100 @@ static bool disk_has(struct cache *c, const char *key, uint64_t idx)
     return has;
 }
 
-static void disk_touch(struct cache *c, const char *key, uint64_t idx)
+/* A chunk file was just read (and its time stamp set to now): youngest in
+ * the index; indexed if another process stored it. */
+static void disk_touch(struct cache *c, const char *key, uint64_t idx,
+                       uint64_t bytes)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&c->disk_lock);
-    struct disk_ent *e = *disk_slot(c, key, idx);
-    if (e) {
-        dlru_unlink(c, e);
-        dlru_push_tail(c, e);
-    }
+    disk_add(c, key, idx, bytes, &now);
     pthread_mutex_unlock(&c->disk_lock);
 }
 
-/* Evicts the oldest chunk files until need more bytes fit (invariant 5). */
+/* The store's bytes as every process using it counts them. */
+static uint64_t store_bytes(struct cache *c)
+{
+    return c->share ? cache_share_bytes(c->share) : c->disk_bytes;
+}
+
+static bool ts_newer(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
+                                  : a->tv_nsec > b->tv_nsec;
+}
+
+static void disk_recount(struct cache *c);
+
+/* Evicts the oldest chunk files until need more bytes fit in the store
+ * that all its processes share (invariant 5). Writer thread only. The
+ * candidates are this process's index, oldest first; a file another
+ * process has read since we saw it (its time stamp moved) goes to the
+ * young end instead. When the index runs dry with the store still over
+ * (the others' files are not in it), one recount from a directory scan
+ * refills it. */
 static void disk_make_room(struct cache *c, uint64_t need)
 {
+    bool recounted = false;
+    uint64_t spared = 0;
+
     for (;;) {
         char path[4200];
         char key[CACHE_KEY_MAX];
-        uint64_t idx;
+        uint64_t idx, bytes;
+        struct timespec seen;
+        struct stat st;
+        int rc;
 
         pthread_mutex_lock(&c->disk_lock);
-        if (c->disk_bytes + need <= c->max_bytes || !c->dlru_head) {
+        if (store_bytes(c) + need <= c->max_bytes) {
             pthread_mutex_unlock(&c->disk_lock);
             return;
         }
+        if (!c->dlru_head || spared > c->disk_chunks) {
+            pthread_mutex_unlock(&c->disk_lock);
+            if (recounted || !c->share)
+                return;
+            recounted = true;
+            spared = 0;
+            disk_recount(c);
+            continue;
+        }
         snprintf(key, sizeof(key), "%s", c->dlru_head->key);
         idx = c->dlru_head->idx;
-        disk_remove(c, key, idx);
-        c->st.evicted++;
+        bytes = c->dlru_head->bytes;
+        seen = c->dlru_head->mtime;
         pthread_mutex_unlock(&c->disk_lock);
-        if (chunk_path(c, key, idx, path, sizeof(path)) == 0)
-            (void)c->io->unlink(path);
+        if (chunk_path(c, key, idx, path, sizeof(path)) < 0)
+            rc = -ENAMETOOLONG;
+        else if (stat(path, &st) < 0)
+            rc = -errno; /* gone already: evicted by another process */
+        else if (ts_newer(&st.st_mtim, &seen)) {
+            pthread_mutex_lock(&c->disk_lock);
+            disk_add(c, key, idx, bytes, &st.st_mtim);
+            pthread_mutex_unlock(&c->disk_lock);
+            spared++;
+            continue;
+        } else {
+            if (c->share)
+                cache_share_evict_lock(c->share, false);
+            rc = c->io->unlink(path) < 0 ? -errno : 0;
+            if (rc == 0 && c->share)
+                cache_share_add(c->share, -(int64_t)bytes, -1);
+            if (c->share)
+                cache_share_evict_unlock(c->share);
+        }
+        pthread_mutex_lock(&c->disk_lock);
+        disk_remove(c, key, idx);
+        if (rc == 0)
+            c->st.evicted++;
+        pthread_mutex_unlock(&c->disk_lock);
     }
 }
 
-/* Scans chunks/ at start: rebuilds the disk index, oldest first by mtime,
- * and removes temporary files a crash left behind. */
+/* Scans chunks/: rebuilds the index, oldest first by mtime, and removes
+ * temporary files a crash left behind. */
 struct scan_ent {
     char key[CACHE_KEY_MAX];
     uint64_t idx;
@@ -329,9 +408,7 @@ static void disk_scan(struct cache *c)
 
     snprintf(top, sizeof(top), "%s/chunks", c->dir);
     d = opendir(top);
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
+    while (d && (de = readdir(d))) {
         char sub[4400];
         DIR *sd;
         struct dirent *se;
@@ -350,7 +427,9 @@ static void disk_scan(struct cache *c)
                 continue;
             snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
             if (strstr(se->d_name, ".tmp")) {
-                (void)unlink(path); /* a crash mid-write: never renamed */
+                /* under the exclusive evict lock no process is writing
+                 * one: this one was never renamed (a crash mid-write) */
+                (void)unlink(path);
                 continue;
             }
             dot = strrchr(se->d_name, '.');
@@ -377,14 +456,32 @@ static void disk_scan(struct cache *c)
         }
         closedir(sd);
     }
-    closedir(d);
+    if (d)
+        closedir(d);
     if (n > 0)
         qsort(v, n, sizeof(*v), cmp_scan);
     pthread_mutex_lock(&c->disk_lock);
+    disk_clear(c);
     for (size_t i = 0; i < n; i++)
-        disk_add(c, v[i].key, v[i].idx, v[i].bytes);
+        disk_add(c, v[i].key, v[i].idx, v[i].bytes, &v[i].mtime);
     pthread_mutex_unlock(&c->disk_lock);
     free(v);
+}
+
+/* Counts the store anew from the directory, for every process: at start,
+ * after a clean, and when eviction finds its index dry. Under the
+ * exclusive evict lock, so no store or eviction is half done. */
+static void disk_recount(struct cache *c)
+{
+    if (c->share)
+        cache_share_evict_lock(c->share, true);
+    disk_scan(c);
+    if (c->share) {
+        pthread_mutex_lock(&c->disk_lock);
+        cache_share_set(c->share, c->disk_bytes, c->disk_chunks);
+        pthread_mutex_unlock(&c->disk_lock);
+        cache_share_evict_unlock(c->share);
+    }
 }
 
 /* ---- chunk files ---------------------------------------------------- */
@@ -417,8 +514,13 @@ static int chunk_load(struct cache *c, const char *key, uint64_t idx,
     if (rc < 0)
         return rc;
     fd = c->io->open(path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        /* evicted or cleaned by another process, if it was indexed */
+        pthread_mutex_lock(&c->disk_lock);
+        disk_remove(c, key, idx);
+        pthread_mutex_unlock(&c->disk_lock);
         return -ENOENT;
+    }
     if (c->io->pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
         bad = "short header";
     else if (memcmp(h.magic, CHUNK_MAGIC, sizeof(h.magic)) != 0)
@@ -434,13 +536,18 @@ static int chunk_load(struct cache *c, const char *key, uint64_t idx,
     else if (XXH3_64bits(buf, len) != h.data_xxh3)
         bad = "data checksum mismatch";
     c->io->close(fd);
-    if (!bad)
+    if (!bad) {
+        /* the time stamp is the age every process evicts by */
+        (void)utimensat(AT_FDCWD, path, NULL, 0);
+        disk_touch(c, key, idx, len + sizeof(h));
         return 0;
+    }
     hfm_log(HFM_LOG_WARN,
             "cache chunk %llu of '%s' failed verification (%s), fetching "
             "it again",
             (unsigned long long)idx, key, bad);
-    (void)c->io->unlink(path);
+    if (c->io->unlink(path) == 0 && c->share)
+        cache_share_add(c->share, -(int64_t)(len + sizeof(h)), -1);
     pthread_mutex_lock(&c->disk_lock);
     disk_remove(c, key, idx);
     pthread_mutex_unlock(&c->disk_lock);
@@ -467,14 +574,16 @@ static int write_all(struct cache *c, int fd, const void *p, size_t n,
     return 0;
 }
 
-/* Invariant 4: temporary name, then rename. */
+/* Invariant 4: temporary name, then rename. *replaced: a file of that
+ * name was there already (another process stored the chunk too). */
 static int chunk_store(struct cache *c, const char *key, uint64_t idx,
-                       const char *buf, size_t len)
+                       const char *buf, size_t len, bool *replaced)
 {
     char path[4200], tmp[4300], dir[4200];
     struct chunk_hdr h;
     int fd, rc;
 
+    *replaced = false;
     if (!c->disk_ok)
         return 0; /* memory-only: nothing to store, nothing to report */
     rc = chunk_path(c, key, idx, path, sizeof(path));
@@ -495,6 +604,8 @@ static int chunk_store(struct cache *c, const char *key, uint64_t idx,
         rc = write_all(c, fd, buf, len, sizeof(h));
     if (c->io->close(fd) < 0 && rc == 0)
         rc = -errno;
+    if (rc == 0)
+        *replaced = access(path, F_OK) == 0;
     if (rc == 0 && c->io->rename(tmp, path) < 0)
         rc = -errno;
     if (rc < 0)
@@ -575,6 +686,8 @@ static void buf_put(struct cache *c, char *b, size_t len)
 
 static void chunk_destroy(struct cache *c, struct chunk *ch)
 {
+    if (ch->fetch_fd >= 0) /* never stored (memory-only, or stopping) */
+        cache_share_fetch_unlock(c->share, ch->key, ch->idx, ch->fetch_fd);
     if (ch->buf) {
         buf_put(c, ch->buf, ch->len);
         c->nbuf--;
@@ -633,6 +746,9 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
     struct cache *c = ch->file->c;
     struct cache_file *f = ch->file;
     bool free_file;
+    int lock_fd = -1;
+    char key[CACHE_KEY_MAX];
+    uint64_t idx = ch->idx;
 
     pthread_mutex_lock(&c->lock);
     ch->file = NULL;
@@ -651,11 +767,17 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
         ch->state = CH_FAILED;
         ch->err = hub_err_to_errno(err);
         ch->why = *why;
+        /* another process waiting for this chunk fetches it itself */
+        lock_fd = ch->fetch_fd;
+        ch->fetch_fd = -1;
+        snprintf(key, sizeof(key), "%s", ch->key);
         table_remove(c, ch);
         unpin(c, ch);
     }
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    if (lock_fd >= 0)
+        cache_share_fetch_unlock(c->share, key, idx, lock_fd);
     if (free_file)
         file_destroy(f);
 }
@@ -711,10 +833,26 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     snprintf(ch->key, sizeof(ch->key), "%s", f->key);
     ch->idx = idx;
     ch->state = CH_LOADING;
+    ch->fetch_fd = -1;
     ch->pins = 1;
     ch->in_table = true;
     ch->hnext = NULL;
     *table_slot(c, f->key, idx) = ch;
+    return ch;
+}
+
+/* The LOADING chunk we own was read from disk: READY. from_peer: another
+ * process fetched it while we waited. */
+static struct chunk *chunk_loaded(struct cache *c, struct chunk *ch,
+                                  bool from_peer)
+{
+    pthread_mutex_lock(&c->lock);
+    c->st.hits_disk++;
+    if (from_peer)
+        c->st.from_peers++;
+    ch->state = CH_READY;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
     return ch;
 }
 
@@ -764,14 +902,21 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
     pthread_mutex_unlock(&c->lock);
 
     /* We own the LOADING chunk: disk first, then the network. */
-    if (chunk_load(c, f->key, idx, ch->buf, ch->len) == 0) {
-        disk_touch(c, f->key, idx);
-        pthread_mutex_lock(&c->lock);
-        c->st.hits_disk++;
-        ch->state = CH_READY;
-        pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-        return ch;
+    if (chunk_load(c, f->key, idx, ch->buf, ch->len) == 0)
+        return chunk_loaded(c, ch, false);
+    if (c->share) {
+        /* single flight across processes: whoever holds the chunk's fetch
+         * lock fetches it; we wait, then read what it stored */
+        int fd = -1;
+        int rc = cache_share_fetch_lock(c->share, f->key, idx, false, &fd);
+        bool waited = rc == -EWOULDBLOCK;
+        if (waited)
+            rc = cache_share_fetch_lock(c->share, f->key, idx, true, &fd);
+        if (rc == 0 && chunk_load(c, f->key, idx, ch->buf, ch->len) == 0) {
+            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+            return chunk_loaded(c, ch, waited);
+        }
+        ch->fetch_fd = rc == 0 ? fd : -1; /* held until stored */
     }
     pthread_mutex_lock(&c->lock);
     c->st.misses++;
@@ -794,6 +939,13 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
     return NULL;
 }
 
+static bool chunk_file_exists(struct cache *c, const char *key, uint64_t idx)
+{
+    char path[4200];
+    return chunk_path(c, key, idx, path, sizeof(path)) == 0 &&
+           access(path, F_OK) == 0;
+}
+
 /* Starts fetches of chunks [from, to] not in memory or on disk, as far as
  * memory allows; never waits (invariant 3). */
 static void start_readahead(struct cache *c, struct cache_file *f, uint64_t from,
@@ -807,23 +959,37 @@ static void start_readahead(struct cache *c, struct cache_file *f, uint64_t from
     for (uint64_t idx = from; idx <= to; idx++) {
         struct chunk *ch;
         bool oom;
+        int fd = -1;
         if (disk_has(c, f->key, idx))
             continue;
+        /* another process fetching it (lock held) or done (file there):
+         * the reader will wait for it or load it */
+        if (c->share &&
+            (cache_share_fetch_lock(c->share, f->key, idx, false, &fd) ==
+                 -EWOULDBLOCK ||
+             (fd >= 0 && chunk_file_exists(c, f->key, idx)))) {
+            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+            continue;
+        }
         pthread_mutex_lock(&c->lock);
         if (*table_slot(c, f->key, idx)) {
             pthread_mutex_unlock(&c->lock);
+            cache_share_fetch_unlock(c->share, f->key, idx, fd);
             continue;
         }
         /* keep room for readers: use at most all but two buffers */
         if (c->nbuf >= c->mem_chunks - 2 && !c->lru_head) {
             pthread_mutex_unlock(&c->lock);
+            cache_share_fetch_unlock(c->share, f->key, idx, fd);
             return;
         }
         ch = chunk_create(c, f, idx, &oom);
         if (!ch) {
             pthread_mutex_unlock(&c->lock);
+            cache_share_fetch_unlock(c->share, f->key, idx, fd);
             return;
         }
+        ch->fetch_fd = fd;
         ch->readahead = true;
         c->st.readahead++;
         c->st.misses++;
@@ -850,8 +1016,12 @@ static void drop_file_chunks(struct cache *c, struct cache_file *f)
         pthread_mutex_lock(&c->disk_lock);
         disk_remove(c, f->key, idx);
         pthread_mutex_unlock(&c->disk_lock);
-        if (c->disk_ok && chunk_path(c, f->key, idx, path, sizeof(path)) == 0)
-            (void)c->io->unlink(path);
+        if (c->disk_ok &&
+            chunk_path(c, f->key, idx, path, sizeof(path)) == 0 &&
+            c->io->unlink(path) == 0)
+            cache_share_add(c->share, -(int64_t)(chunk_len(f, idx) +
+                                                 sizeof(struct chunk_hdr)),
+                            -1);
     }
 }
 
@@ -1044,15 +1214,35 @@ static void *writer_main(void *arg)
             c->wq_tail = NULL;
         pthread_mutex_unlock(&c->lock);
 
-        disk_make_room(c, ch->len + sizeof(struct chunk_hdr));
-        rc = chunk_store(c, ch->key, ch->idx, ch->buf, ch->len);
-        if (rc == 0 && c->disk_ok) {
-            pthread_mutex_lock(&c->disk_lock);
-            disk_add(c, ch->key, ch->idx, ch->len + sizeof(struct chunk_hdr));
-            pthread_mutex_unlock(&c->disk_lock);
+        if (c->disk_ok) {
+            uint64_t bytes = ch->len + sizeof(struct chunk_hdr);
+            bool replaced = false;
+            struct timespec now;
+            disk_make_room(c, bytes);
+            /* the file and the shared count move together (see
+             * cache_share.h: evict.lock) */
+            cache_share_evict_lock(c->share, false);
+            rc = chunk_store(c, ch->key, ch->idx, ch->buf, ch->len,
+                             &replaced);
+            if (rc == 0 && !replaced)
+                cache_share_add(c->share, (int64_t)bytes, 1);
+            cache_share_evict_unlock(c->share);
+            if (rc == 0) {
+                clock_gettime(CLOCK_REALTIME, &now);
+                pthread_mutex_lock(&c->disk_lock);
+                disk_add(c, ch->key, ch->idx, bytes, &now);
+                pthread_mutex_unlock(&c->disk_lock);
+            }
+        } else {
+            rc = 0; /* memory-only: nothing to store, nothing to report */
         }
+        /* stored (or not): other processes waiting for it go on */
+        cache_share_fetch_unlock(c->share, ch->key, ch->idx, ch->fetch_fd);
+        ch->fetch_fd = -1;
 
         pthread_mutex_lock(&c->lock);
+        if (rc == 0 && c->disk_ok)
+            c->st.stored++;
         if (rc < 0) {
             c->st.write_errors++;
             if (!c->warned_write) {
@@ -1071,45 +1261,13 @@ static void *writer_main(void *arg)
 
 /* ---- life cycle ----------------------------------------------------- */
 
-static int take_lock(struct cache *c, pid_t *holder)
-{
-    char path[4200], buf[32];
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/lock", c->dir);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
-        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-        if (holder && n > 0) {
-            buf[n] = '\0';
-            *holder = (pid_t)strtol(buf, NULL, 10);
-        }
-        close(fd);
-        return e;
-    }
-    if (ftruncate(fd, 0) == 0) {
-        int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-        if (pwrite(fd, buf, (size_t)n, 0) < 0) {
-            /* the pid is only a hint for the error message */
-        }
-    }
-    c->lock_fd = fd;
-    return 0;
-}
-
-int cache_new(const struct cache_config *cfg, struct cache **out,
-              pid_t *holder_pid)
+int cache_new(const struct cache_config *cfg, struct cache **out)
 {
     struct cache *c;
     char sub[4200];
     int rc;
 
     *out = NULL;
-    if (holder_pid)
-        *holder_pid = 0;
     if (strlen(cfg->dir) >= sizeof(c->dir) - 64)
         return -ENAMETOOLONG;
     c = calloc(1, sizeof(*c));
@@ -1124,7 +1282,6 @@ int cache_new(const struct cache_config *cfg, struct cache **out,
                                         : cfg->ra_max_chunks;
     if (c->ra_max > c->mem_chunks - 4)
         c->ra_max = c->mem_chunks - 4;
-    c->lock_fd = -1;
     c->io = &cache_io_default;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->disk_lock, NULL);
@@ -1140,9 +1297,11 @@ int cache_new(const struct cache_config *cfg, struct cache **out,
         snprintf(sub, sizeof(sub), "%s/meta", c->dir);
         rc = mkdir_p(sub, 0700);
     }
+    if (rc == 0 && access(c->dir, W_OK) < 0)
+        rc = -errno;
     if (rc == 0)
-        rc = take_lock(c, holder_pid);
-    if (rc == -EBUSY || rc == -ENOMEM || rc == -ENAMETOOLONG)
+        rc = cache_share_open(c->dir, &c->share);
+    if (rc == -ENOMEM || rc == -ENAMETOOLONG)
         goto out_free;
     if (rc < 0) {
         hfm_log(HFM_LOG_WARN,
@@ -1153,14 +1312,12 @@ int cache_new(const struct cache_config *cfg, struct cache **out,
         return 0;
     }
     c->disk_ok = true;
-    disk_scan(c);
+    disk_recount(c);
     disk_make_room(c, 0); /* a smaller --cache-size than last time */
     *out = c;
     return 0;
 
 out_free:
-    if (c->lock_fd >= 0)
-        close(c->lock_fd);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->disk_lock);
     pthread_cond_destroy(&c->cond);
@@ -1215,16 +1372,8 @@ void cache_free(struct cache *c)
         memcpy(&c->free_bufs, b, sizeof(c->free_bufs));
         munmap(b, CACHE_CHUNK_SIZE);
     }
-    for (int i = 0; i < DISK_BUCKETS; i++) {
-        struct disk_ent *e = c->disk[i];
-        while (e) {
-            struct disk_ent *next = e->hnext;
-            free(e);
-            e = next;
-        }
-    }
-    if (c->lock_fd >= 0)
-        close(c->lock_fd);
+    disk_clear(c);
+    cache_share_close(c->share);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->disk_lock);
     pthread_cond_destroy(&c->cond);
@@ -1238,9 +1387,58 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
     *out = c->st;
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_lock(&c->disk_lock);
-    out->disk_bytes = c->disk_bytes;
-    out->disk_chunks = c->disk_chunks;
+    out->disk_bytes = c->share ? cache_share_bytes(c->share) : c->disk_bytes;
+    out->disk_chunks = c->share ? cache_share_chunks(c->share)
+                                : c->disk_chunks;
     pthread_mutex_unlock(&c->disk_lock);
+    out->processes = c->share ? cache_share_processes(c->share) : 1;
+}
+
+static int remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int rc = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while ((de = readdir(d))) {
+        char p[4800];
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+        if (lstat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int r = remove_tree(p);
+            if (r < 0)
+                rc = r;
+            if (rmdir(p) < 0 && errno != ENOENT)
+                rc = -errno;
+        } else if (unlink(p) < 0 && errno != ENOENT) {
+            rc = -errno;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int cache_clean(struct cache *c)
+{
+    char p[4200];
+    int rc;
+
+    if (!c->disk_ok)
+        return -EROFS;
+    cache_share_evict_lock(c->share, true);
+    snprintf(p, sizeof(p), "%s/chunks", c->dir);
+    rc = remove_tree(p);
+    snprintf(p, sizeof(p), "%s/meta", c->dir);
+    if (rc == 0)
+        rc = remove_tree(p);
+    cache_share_evict_unlock(c->share);
+    disk_recount(c); /* what others stored meanwhile stays counted */
+    return rc;
 }
 
 const char *cache_dir(const struct cache *c)

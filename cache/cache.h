@@ -22,7 +22,8 @@
  * fetch failed (cache_read returns hub_err_to_errno of it).
  *
  * Limits: CACHE_MEM_CHUNKS buffers in memory at most (in flight included);
- * the disk store stays under max_bytes plus one chunk per active writer.
+ * the disk store stays under max_bytes plus one chunk per active writer
+ * (one per process on the directory).
  */
 #ifndef HFM_CACHE_CACHE_H
 #define HFM_CACHE_CACHE_H
@@ -53,10 +54,14 @@ struct cache_stats {
     uint64_t misses;       /* chunk fetched from the network */
     uint64_t readahead;    /* chunks fetched ahead of the reader */
     uint64_t corrupt;      /* chunks that failed verification */
-    uint64_t disk_bytes;   /* bytes in the disk store now */
+    uint64_t disk_bytes;   /* bytes in the disk store now, every process's */
     uint64_t disk_chunks;
     uint64_t evicted;      /* chunks evicted from disk */
     uint64_t write_errors; /* chunks that could not be stored */
+    uint64_t stored;       /* chunks this process stored */
+    uint64_t from_peers;   /* chunks another process fetched while this one
+                            * waited for them (one fetch for both) */
+    int processes;         /* hfmount processes using the store now */
 };
 
 struct cache;
@@ -69,15 +74,16 @@ struct cache_stream {
     bool started;
 };
 
-/* Opens (creating) the store at cfg->dir and locks it for this process:
- * -EBUSY if another hfmount holds it (*holder_pid set when known). A
- * directory that cannot be created or written (read-only, no permission)
- * is not an error: one warning, and the cache runs in memory only (see
- * cache_disk_ok()). Starts
- * no thread (so it may run before a fork); the metadata store works at
- * once, chunk reads need cache_start(). */
-int cache_new(const struct cache_config *cfg, struct cache **out,
-              pid_t *holder_pid) HFM_MUST_CHECK;
+/* Opens (creating) the store at cfg->dir. Other hfmount processes may
+ * use the same directory at the same time: they share its chunks, fetch
+ * each chunk once between them and keep the size bound for their sum
+ * (cache_share.h). A directory that cannot be created or written
+ * (read-only, no permission) is not an error: one warning, and the cache
+ * runs in memory only (see cache_disk_ok()). Starts no thread (so it may
+ * run before a fork); the metadata store works at once, chunk reads need
+ * cache_start(). */
+int cache_new(const struct cache_config *cfg,
+              struct cache **out) HFM_MUST_CHECK;
 /* Starts the writer thread; chunk fetches go through hub from now on. */
 int cache_start(struct cache *c, struct hub *hub) HFM_MUST_CHECK;
 void cache_free(struct cache *c);
@@ -85,6 +91,9 @@ void cache_get_stats(struct cache *c, struct cache_stats *out);
 const char *cache_dir(const struct cache *c);
 /* false when the disk store is unusable: chunks and metadata are not kept */
 bool cache_disk_ok(const struct cache *c);
+/* Removes every chunk and metadata file, also while other processes use
+ * the store (they fetch again what they need). -EROFS without a disk. */
+int cache_clean(struct cache *c) HFM_MUST_CHECK;
 
 /* key: 64-hex sha256 or 40-hex oid; the rest says where to fetch from. */
 int cache_file_new(struct cache *c, const char *key, uint64_t size,

@@ -333,7 +333,6 @@ int main(int argc, char **argv)
     struct fuse_loop_config *loop = NULL;
     char mnt[PATH_MAX], cdir[PATH_MAX];
     char *token = NULL;
-    pid_t holder = 0;
     int rc, ret = EXIT_MOUNT_FAILED;
 
     mallopt(M_ARENA_MAX, MALLOC_ARENAS);
@@ -374,14 +373,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "hfmount: out of memory\n");
         goto out_curl;
     }
-    rc = cache_new(&cc, &h.cache, &holder);
-    if (rc == -EBUSY) {
-        fprintf(stderr,
-                "hfmount: cache directory '%s' is in use by another hfmount "
-                "(pid %d); use another --cache-dir\n",
-                cfg.cache_dir, (int)holder);
-        goto out_hfm;
-    } else if (rc < 0) {
+    rc = cache_new(&cc, &h.cache);
+    if (rc < 0) {
         fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
                 cfg.cache_dir, strerror(-rc));
         goto out_hfm;

@@ -322,7 +322,6 @@ static int prefetch(struct hfm_config *cfg)
     struct hub_why why;
     struct pf_list list = {0};
     char *token = NULL;
-    pid_t holder = 0;
     int rc, ret = 1;
     bool tty = isatty(STDERR_FILENO);
 
@@ -333,16 +332,10 @@ static int prefetch(struct hfm_config *cfg)
     memset(&cc, 0, sizeof(cc));
     cc.dir = cfg->cache_dir;
     cc.max_bytes = cfg->cache_size;
-    rc = cache_new(&cc, &h.cache, &holder);
+    rc = cache_new(&cc, &h.cache);
     if (rc < 0) {
-        if (rc == -EBUSY)
-            fprintf(stderr,
-                    "hfmount: cache directory '%s' is in use by hfmount pid "
-                    "%d: prefetch before mounting, or through the mount\n",
-                    cfg->cache_dir, (int)holder);
-        else
-            fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
-                    cfg->cache_dir, strerror(-rc));
+        fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
+                cfg->cache_dir, strerror(-rc));
         goto out;
     }
     if (hfm_config_read_token(cfg, &token) < 0)
@@ -611,64 +604,23 @@ static int cache_ls(const struct hfm_config *cfg)
     return 0;
 }
 
-static int remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int rc = 0;
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    while ((de = readdir(d))) {
-        char p[4800];
-        struct stat st;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        if (lstat(p, &st) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            int r = remove_tree(p);
-            if (r < 0)
-                rc = r;
-            if (rmdir(p) < 0)
-                rc = -errno;
-        } else if (unlink(p) < 0) {
-            rc = -errno;
-        }
-    }
-    closedir(d);
-    return rc;
-}
-
-static int cache_clean(const struct hfm_config *cfg)
+static int clean_dir(const struct hfm_config *cfg)
 {
     struct cache_config cc;
     struct cache *c;
-    pid_t holder = 0;
-    char p[4200];
     int rc;
 
     memset(&cc, 0, sizeof(cc));
     cc.dir = cfg->cache_dir;
     cc.max_bytes = cfg->cache_size;
-    rc = cache_new(&cc, &c, &holder);
-    if (rc == -EBUSY) {
-        fprintf(stderr,
-                "hfmount: cache directory '%s' is in use by hfmount pid %d: "
-                "unmount it first\n",
-                cfg->cache_dir, (int)holder);
-        return 1;
-    }
+    rc = cache_new(&cc, &c);
     if (rc < 0) {
         fprintf(stderr, "hfmount: cannot use cache directory '%s': %s\n",
                 cfg->cache_dir, strerror(-rc));
         return 1;
     }
-    snprintf(p, sizeof(p), "%s/chunks", cfg->cache_dir);
-    rc = remove_tree(p);
-    snprintf(p, sizeof(p), "%s/meta", cfg->cache_dir);
-    if (rc == 0)
-        rc = remove_tree(p);
+    /* mounts using the directory go on: they fetch again what they need */
+    rc = cache_clean(c);
     cache_free(c);
     if (rc < 0) {
         fprintf(stderr, "hfmount: cannot clean '%s': %s\n", cfg->cache_dir,
@@ -689,7 +641,7 @@ int hfm_tool_main(struct hfm_config *cfg)
     case HFM_CMD_CACHE_LS:
         return cache_ls(cfg);
     case HFM_CMD_CACHE_CLEAN:
-        return cache_clean(cfg);
+        return clean_dir(cfg);
     case HFM_CMD_MOUNT:
         break;
     }

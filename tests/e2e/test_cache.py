@@ -7,8 +7,8 @@ store stays within --cache-size (plus one chunk per active reader) while a
 loop reads more than twice that; a remount of a seen commit needs no Hub
 request; an expired CDN URL is resolved again. Cache faults: a read-only,
 uncreatable or full cache directory (reads go on uncached, one warning, no
-ENOSPC), two hfmount processes on one directory (the second is refused),
-damaged metadata files (dropped and fetched again).
+ENOSPC), damaged metadata files (dropped and fetched again). Several
+processes on one directory: test_shared_cache.py.
 
 Invariants cited are cache/cache.c's.
 """
@@ -441,28 +441,6 @@ def test_full_cache_dir_reads_go_on(mount, hub, tmp_path):
                             what='read after remount') == expected
         assert m2.unmount() == 0
         assert not fu.temp_files(small), fu.temp_files(small)
-
-
-def test_second_hfmount_on_same_cache_dir_is_refused(mount, hub, hfmount,
-                                                     tmp_path):
-    """A second hfmount on a cache dir in use exits non-zero before
-    mounting, naming the first one's pid; the first keeps working."""
-    m = mount()
-    util.stat(m.path('acme', 'tiny'))
-    mnt2 = tmp_path / 'second'
-    mnt2.mkdir()
-    env = util.clean_env(hub.api, str(tmp_path / 'hf_home'))
-    r = util.run_cmd([hfmount, '-f', '--cache-dir', m.cache_dir,
-                      str(mnt2)], env=env, timeout=util.MOUNT_TIMEOUT)
-    assert r.returncode != 0, 'the second hfmount was not refused'
-    assert 'pid %d' % m.proc.pid in r.stderr, (
-        'the message does not name the pid of the first hfmount (%d): %r'
-        % (m.proc.pid, r.stderr))
-    assert 'cache' in r.stderr and m.cache_dir in r.stderr, r.stderr
-    assert not util.is_mounted(os.path.realpath(str(mnt2)))
-    util.check_content(read_bytes(m.path('acme', 'tiny', 'config.json')),
-                       hub.files(*MODEL, 'main')['config.json'],
-                       'config.json on the first mount')
 
 
 def _damage_meta(kind, path):

@@ -81,7 +81,10 @@ def test_hostile_entries_nothing_outside_the_mount(mount, hub, tmp_path):
                        what='lstat MNT/acme/outside.txt')[0] == errno.ENOENT
     assert fu.errno_of(os.lstat, m.path('outside.txt'),
                        what='lstat MNT/outside.txt')[0] == errno.ENOENT
-    assert sorted(os.listdir(m.cache_dir)) == ['chunks', 'lock', 'meta']
+    # cache/cache_share.h names everything a store keeps beside its chunks
+    assert sorted(os.listdir(m.cache_dir)) == ['chunks', 'evict.lock',
+                                               'locks', 'meta', 'procs',
+                                               'usage']
     assert sorted(os.listdir(str(tmp_path))) == before
     fu.assert_up(m)
 

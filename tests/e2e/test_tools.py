@@ -26,6 +26,7 @@ import time
 import pytest
 
 import util
+import faults_util as fu
 from util import PYTHON, read_bytes
 
 TOOL_TIMEOUT = 120      # one tool on the mount (reads up to 16 MiB)
@@ -489,15 +490,24 @@ def test_prefetch_fetches_files_in_parallel(hub, hfmount, tmp_path):
                                                   serial))
 
 
-def test_prefetch_is_refused_while_mounted(mount, hub, hfmount, tmp_path):
+def test_prefetch_while_mounted_fills_the_shared_cache(mount, hub, hfmount,
+                                                      tmp_path):
+    """Issue 11: prefetch runs beside a mount of the same cache dir (no
+    refusal any more), and the mount then reads what prefetch stored: no
+    CDN request, chunks from disk."""
+    info = hub.files(*TINY)[MODEL]
     m = mount()
     r = hfm(hfmount, ['prefetch', '--cache-dir', m.cache_dir, 'acme/tiny',
-                      'config.json'], hub, tmp_path)
-    assert r.returncode == 1, 'prefetch on a mounted cache dir: exit %d' % (
-        r.returncode)
-    assert str(m.proc.pid) in r.stderr, (
-        'the refusal does not name the mount\'s pid %d: %r'
-        % (m.proc.pid, r.stderr))
+                      MODEL], hub, tmp_path, timeout=PREFETCH_TIMEOUT)
+    assert r.returncode == 0, 'prefetch beside a mount: exit %d: %s' % (
+        r.returncode, r.stderr)
+    hub.reset()
+    util.check_content(read_bytes(m.path('acme', 'tiny', MODEL)), info, MODEL)
+    cdn = [row for row in hub.requests() if util.classify(row) == 'cdn']
+    assert not cdn, ('the mount fetched what prefetch had stored:\n%s'
+                     % util.fmt_rows(cdn))
+    s = status_json(hfmount, m, hub, tmp_path)
+    assert s['chunk_hits_disk'] >= math.ceil(info['size'] / CHUNK), s
 
 
 def test_prefetch_unknown_repo_fails(hub, hfmount, tmp_path):
@@ -641,23 +651,27 @@ def test_cache_ls_and_clean(mount, hub, hfmount, tmp_path):
     assert mine[0]['key'] == info['sha256'][:12], text
     assert mine[0]['chunks'] == chunks, text
 
+    # Issue 11: clean works while the mount is up; the mount goes on and
+    # fetches again what it needs.
     r = hfm(hfmount, ['cache', 'clean', '--cache-dir', m.cache_dir], hub,
             tmp_path)
-    assert r.returncode == 1, 'cache clean while mounted: exit %d' % (
-        r.returncode)
-    assert str(m.proc.pid) in r.stderr, r.stderr
+    assert r.returncode == 0, 'cache clean while mounted exited %d: %s' % (
+        r.returncode, r.stderr)
     entries, text = cache_ls(hfmount, m.cache_dir, hub, tmp_path)
-    assert [e for e in entries if e['path'] == MODEL], (
-        'a refused clean emptied the cache:\n%s' % text)
+    assert not entries and ('total 0 B' in text or 'empty' in text), (
+        'cache ls after cache clean:\n%s' % text)
+    s = status_json(hfmount, m, hub, tmp_path)
+    assert s['cache_bytes'] == 0 and s['cache_chunks'] == 0, (
+        'the mount still counts the cleaned chunks: %s' % s)
+    util.check_content(util.bounded(fu.read_uncached, m.path('acme', 'tiny',
+                                                             MODEL)),
+                       info, MODEL + ' on the mount after clean')
     assert m.unmount() == 0
 
     r = hfm(hfmount, ['cache', 'clean', '--cache-dir', m.cache_dir], hub,
             tmp_path)
     assert r.returncode == 0, 'cache clean exited %d: %s' % (r.returncode,
                                                             r.stderr)
-    entries, text = cache_ls(hfmount, m.cache_dir, hub, tmp_path)
-    assert not entries and ('total 0 B' in text or 'empty' in text), (
-        'cache ls after cache clean:\n%s' % text)
 
     hub.reset()
     m2 = mount(cache_dir=m.cache_dir)

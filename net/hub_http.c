@@ -25,9 +25,13 @@
  *     never touches it again.
  *  5. Every attempt is bounded: connect timeout, low-speed timeout (stall),
  *     and for API requests a total timeout; tries and hops are capped.
+ *  6. An attempt that carries the token goes through a proxy only over
+ *     https (a CONNECT tunnel under TLS); over plain http it is refused
+ *     (HUB_E_DENIED), never sent in the clear to the proxy (set_proxy).
  */
 #include "net/hub_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -35,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "net/log.h"
@@ -157,6 +162,213 @@ void hub_url_for_log(const char *url, char *out, size_t out_len)
 {
     size_t n = strcspn(url, "?#");
     snprintf(out, out_len, "%.*s", (int)n, url);
+}
+
+/* ---- proxies ------------------------------------------------------- */
+
+/*
+ * libcurl's proxy variables, decided here rather than inside libcurl, so
+ * that the engine knows which attempts go through a proxy (invariant 6):
+ *
+ *   http:// URLs   http_proxy, HTTP_PROXY, then all_proxy, ALL_PROXY
+ *   https:// URLs  https_proxy, HTTPS_PROXY, then all_proxy, ALL_PROXY
+ *   no_proxy, NO_PROXY: "*", or a list (commas or blanks) of host names
+ *   (an entry also matches its subdomains; a leading '.' is ignored) and
+ *   IP addresses or CIDR blocks ("10.0.0.0/8", "::1")
+ *
+ * libcurl itself ignores upper-case HTTP_PROXY (a CGI program may get it
+ * from a request header); hfmount is no CGI program, so it honours it.
+ * Each attempt sets CURLOPT_PROXY ("" = direct) and an empty
+ * CURLOPT_NOPROXY, so libcurl never reads the environment itself and
+ * cannot decide otherwise. These are libcurl's variables, read when
+ * libcurl would read them (each transfer), hence here and not in
+ * fs/config.c; nothing in hfmount calls setenv().
+ */
+
+static const char *env_value(const char *lower, const char *upper,
+                             const char **name)
+{
+    const char *v = getenv(lower);
+    *name = lower;
+    if (!v || !v[0]) {
+        v = getenv(upper);
+        *name = upper;
+    }
+    return v && v[0] ? v : NULL;
+}
+
+/* The host of an absolute http(s) URL, lower case, IPv6 without brackets,
+ * a trailing dot dropped. */
+static bool url_host(const char *url, char *out, size_t cap)
+{
+    char o[HUB_URL_MAX];
+    const char *h;
+    const char *end;
+    size_t n;
+
+    if (!hub_url_origin(url, o, sizeof(o)))
+        return false;
+    h = strstr(o, "://") + 3;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+    } else {
+        end = strrchr(h, ':');
+    }
+    if (!end)
+        return false;
+    n = (size_t)(end - h);
+    if (n > 0 && h[n - 1] == '.')
+        n--;
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* An IP entry ("addr" or "addr/bits") against an IP host. */
+static bool ip_matches(const char *entry, const char *host)
+{
+    unsigned char a[16], b[16];
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(entry, '/');
+    size_t n = slash ? (size_t)(slash - entry) : strlen(entry);
+    int family = strchr(host, ':') ? AF_INET6 : AF_INET;
+    long bits = family == AF_INET6 ? 128 : 32;
+    long max = bits;
+
+    if (n == 0 || n >= sizeof(addr))
+        return false;
+    memcpy(addr, entry, n);
+    addr[n] = '\0';
+    if (inet_pton(family, addr, a) != 1 || inet_pton(family, host, b) != 1)
+        return false;
+    if (slash) {
+        char *end;
+        bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end || bits < 0 || bits > max)
+            return false;
+    }
+    for (long i = 0; i < bits / 8; i++)
+        if (a[i] != b[i])
+            return false;
+    if (bits % 8) {
+        unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+        if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
+            return false;
+    }
+    return true;
+}
+
+static bool no_proxy_matches(const char *list, const char *host)
+{
+    unsigned char tmp[16];
+    bool host_is_ip = inet_pton(AF_INET, host, tmp) == 1 ||
+                      inet_pton(AF_INET6, host, tmp) == 1;
+    const char *p = list;
+
+    while (*p) {
+        char entry[256];
+        size_t n = strcspn(p, ", \t");
+        const char *e = p;
+        if (n > 0 && n < sizeof(entry)) {
+            if (*e == '.' && n > 1) {
+                e++;
+                n--;
+            }
+            if (e[0] == '[' && n > 2 && e[n - 1] == ']') {
+                e++;
+                n -= 2;
+            }
+            memcpy(entry, e, n);
+            entry[n] = '\0';
+            if (n > 1 && entry[n - 1] == '.')
+                entry[--n] = '\0';
+            size_t hl = strlen(host);
+            if (strcmp(entry, "*") == 0)
+                return true;
+            if (host_is_ip && ip_matches(entry, host))
+                return true;
+            if (!host_is_ip && (strcasecmp(entry, host) == 0 ||
+                                (hl > n && host[hl - n - 1] == '.' &&
+                                 strcasecmp(host + hl - n, entry) == 0)))
+                return true;
+        }
+        p += n;
+        p += strspn(p, ", \t");
+    }
+    return false;
+}
+
+/* The proxy an attempt to url goes through, NULL for a direct connection;
+ * *var names the variable it came from. */
+static const char *proxy_for(const char *url, const char **var)
+{
+    bool https = strncasecmp(url, "https://", 8) == 0;
+    const char *proxy;
+    const char *np_name;
+    const char *np;
+    char host[HUB_URL_MAX];
+
+    proxy = https ? env_value("https_proxy", "HTTPS_PROXY", var)
+                  : env_value("http_proxy", "HTTP_PROXY", var);
+    if (!proxy)
+        proxy = env_value("all_proxy", "ALL_PROXY", var);
+    if (!proxy)
+        return NULL;
+    np = env_value("no_proxy", "NO_PROXY", &np_name);
+    if (np && url_host(url, host, sizeof(host)) && no_proxy_matches(np, host))
+        return NULL;
+    return proxy;
+}
+
+/* scheme://host:port of a proxy URL, credentials and path left out. */
+static void proxy_for_log(const char *proxy, char *out, size_t cap)
+{
+    const char *sep = strstr(proxy, "://");
+    const char *h = sep ? sep + 3 : proxy;
+    size_t n = strcspn(h, "/?#");
+
+    for (size_t i = n; i > 0; i--) {
+        if (h[i - 1] == '@') {
+            h += i;
+            n -= i;
+            break;
+        }
+    }
+    snprintf(out, cap, "%.*s%s%.*s", sep ? (int)(sep - proxy) : 0, proxy,
+             sep ? "://" : "", (int)n, h);
+}
+
+/*
+ * Invariant 6: an attempt that carries the token goes through a proxy
+ * only over https, where libcurl tunnels it (CONNECT) and TLS hides the
+ * headers from the proxy. Over plain http a proxy reads every header,
+ * and a CONNECT tunnel would not help (it relays the same clear text), so
+ * such an attempt is refused, never sent without the token (that would
+ * read as "not found"). Attempts without the token (CDN downloads, a
+ * mount without a token) may go through any proxy: that is what lets a
+ * shared cache serve them (docs/cluster.md).
+ */
+static enum hub_err set_proxy(struct hub *hub, struct hub_req *req, CURL *e)
+{
+    const char *var = NULL;
+    const char *proxy = proxy_for(req->url, &var);
+
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");
+    if (proxy && req->had_token && strncasecmp(req->url, "https://", 8) != 0) {
+        char p[HUB_URL_MAX];
+        proxy_for_log(proxy, p, sizeof(p));
+        hub_why_set(&req->why,
+                    "refusing to send the token to %s through the proxy %s "
+                    "(%s) in the clear: add the host to NO_PROXY or use an "
+                    "https HF_ENDPOINT",
+                    hub->origin, p, var);
+        return HUB_E_DENIED;
+    }
+    return HUB_OK;
 }
 
 /* ---- header and body callbacks ------------------------------------ */
@@ -331,6 +543,7 @@ static enum hub_err start_attempt(struct hub *hub, struct hub_req *req)
 {
     char range[64];
     bool to_hub = hub_url_is_hub(hub, req->url);
+    enum hub_err err;
 
     memset(&req->hdrs, 0, sizeof(req->hdrs));
     req->hdrs.content_length = -1;
@@ -399,6 +612,9 @@ static enum hub_err start_attempt(struct hub *hub, struct hub_req *req)
         }
         pthread_mutex_unlock(&hub->lock);
     }
+    err = set_proxy(hub, req, e);
+    if (err != HUB_OK)
+        return err;
     req->headers = curl_slist_append(req->headers, "Accept-Encoding: identity");
     if (req->kind == HUB_REQ_API)
         req->headers = curl_slist_append(req->headers,

@@ -3,7 +3,8 @@
  *
  * Bad input gets one message on stderr and exit status 2, before anything
  * is mounted. Numbers go through strtol/strtoull with an end pointer and a
- * range check; sizes through hub_parse_size().
+ * range check; sizes through hub_parse_size(). The proxy variables are
+ * read here once, at start, and reach net/ through struct hub_config.
  */
 #include "fs/config.h"
 
@@ -155,6 +156,30 @@ static bool env_true(const char *v)
 {
     return v && (strcasecmp(v, "1") == 0 || strcasecmp(v, "on") == 0 ||
                  strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0);
+}
+
+/*
+ * A libcurl variable: the lower-case spelling first, then upper case; ""
+ * counts as unset. *out is a copy or NULL; *name the variable it came
+ * from, or NULL. false on OOM.
+ */
+static bool proxy_env(const char *lower, const char *upper, char **out,
+                      const char **name)
+{
+    const char *v = getenv(lower);
+
+    *name = lower;
+    if (!v || !v[0]) {
+        v = getenv(upper);
+        *name = upper;
+    }
+    *out = NULL;
+    if (!v || !v[0]) {
+        *name = NULL;
+        return true;
+    }
+    *out = strdup(v);
+    return *out != NULL;
 }
 
 static char *join_path(const char *a, const char *b)
@@ -431,6 +456,16 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
         env_true(getenv("TRANSFORMERS_OFFLINE")))
         cfg->offline = true;
 
+    /* read once: net/ picks each attempt's proxy from these */
+    if (!proxy_env("http_proxy", "HTTP_PROXY", &cfg->http_proxy,
+                   &cfg->http_proxy_var) ||
+        !proxy_env("https_proxy", "HTTPS_PROXY", &cfg->https_proxy,
+                   &cfg->https_proxy_var) ||
+        !proxy_env("all_proxy", "ALL_PROXY", &cfg->all_proxy,
+                   &cfg->all_proxy_var) ||
+        !proxy_env("no_proxy", "NO_PROXY", &cfg->no_proxy, &v))
+        return usage_error("%s", "out of memory");
+
     /* token source: --token-file > HF_TOKEN > HF_TOKEN_PATH > HF_HOME */
     v = getenv("HF_TOKEN");
     if (!cfg->token_file_explicit && v)
@@ -507,5 +542,9 @@ void hfm_config_release(struct hfm_config *cfg)
         free(cfg->token_env);
     }
     free(cfg->token_file);
+    free(cfg->http_proxy);
+    free(cfg->https_proxy);
+    free(cfg->all_proxy);
+    free(cfg->no_proxy);
     memset(cfg, 0, sizeof(*cfg));
 }

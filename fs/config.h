@@ -5,7 +5,8 @@
  * token comes from (huggingface_hub's order: --token-file, HF_TOKEN,
  * HF_TOKEN_PATH, $HF_HOME/token, ~/.cache/huggingface/token) so the token
  * can be read again later (hfm_config_read_token()) without the
- * environment.
+ * environment. It reads libcurl's proxy variables once, for net/ (which
+ * tells libcurl never to read them itself).
  *
  * Ownership: struct hfm_config is caller storage; hfm_config_release()
  * frees its strings (and wipes the token).
@@ -58,6 +59,16 @@ struct hfm_config {
     char *token_env;           /* HF_TOKEN value, or NULL */
     char *token_file;          /* --token-file, HF_TOKEN_PATH, or HF_HOME/token */
     bool token_file_explicit;  /* --token-file or HF_TOKEN_PATH */
+    /* libcurl's proxy variables (lower case first, "" is unset), or NULL;
+     * each *_var names the variable the value came from (a static
+     * string), for messages. Passed to struct hub_config. */
+    char *http_proxy;          /* http_proxy, HTTP_PROXY */
+    const char *http_proxy_var;
+    char *https_proxy;         /* https_proxy, HTTPS_PROXY */
+    const char *https_proxy_var;
+    char *all_proxy;           /* all_proxy, ALL_PROXY */
+    const char *all_proxy_var;
+    char *no_proxy;            /* no_proxy, NO_PROXY */
 };
 
 /* 0: run; 1: done, exit 0 (--help, --version); 2: usage error, message

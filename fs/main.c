@@ -392,6 +392,13 @@ int main(int argc, char **argv)
     hc.offline = cfg.offline;
     hc.max_tries = cfg.retries;
     hc.timeout_s = cfg.timeout_s;
+    hc.http_proxy = cfg.http_proxy;
+    hc.http_proxy_var = cfg.http_proxy_var;
+    hc.https_proxy = cfg.https_proxy;
+    hc.https_proxy_var = cfg.https_proxy_var;
+    hc.all_proxy = cfg.all_proxy;
+    hc.all_proxy_var = cfg.all_proxy_var;
+    hc.no_proxy = cfg.no_proxy;
 
     if (cfg.single_repo) {
         if (resolve_root(&h, &cfg, &hc, &info) < 0)

@@ -346,6 +346,13 @@ static int prefetch(struct hfm_config *cfg)
     hc.offline = cfg->offline;
     hc.max_tries = cfg->retries;
     hc.timeout_s = cfg->timeout_s;
+    hc.http_proxy = cfg->http_proxy;
+    hc.http_proxy_var = cfg->http_proxy_var;
+    hc.https_proxy = cfg->https_proxy;
+    hc.https_proxy_var = cfg->https_proxy_var;
+    hc.all_proxy = cfg->all_proxy;
+    hc.all_proxy_var = cfg->all_proxy_var;
+    hc.no_proxy = cfg->no_proxy;
     if (hub_new(&hc, &h.hub) != HUB_OK || cache_start(h.cache, h.hub) < 0) {
         fprintf(stderr, "hfmount: cannot start the Hub client\n");
         goto out;

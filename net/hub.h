@@ -11,6 +11,9 @@
  * readahead). Redirects are followed by the network thread itself, never by
  * libcurl: a relative Location stays on the same origin, and the token is
  * attached only when a URL's origin (scheme, host, port) is HF_ENDPOINT's.
+ * Each attempt goes direct or through the proxy cfg names for its scheme
+ * (libcurl never reads the environment); one carrying the token goes
+ * through a proxy over https only (a CONNECT tunnel), else HUB_E_DENIED.
  * Retries (408, 429, 5xx, resets, truncation, stalls) are scheduled on the
  * network thread with capped exponential backoff and jitter; a 429 waits
  * the RateLimit header's t (capped). Every transfer has a connect timeout
@@ -65,6 +68,16 @@ struct hub_config {
     int max_tries;        /* 0: HUB_DEFAULT_TRIES */
     int timeout_s;        /* connect and stall timeout; 0: HUB_DEFAULT_TIMEOUT_S */
     int max_conns;        /* parallel transfers per host; 0: HUB_DEFAULT_CONNS */
+    /* Proxies, as fs/config.c read libcurl's variables at start; NULL or
+     * "": none. A *_var names the variable its proxy came from (for the
+     * message refusing to send the token through it in the clear). */
+    const char *http_proxy;  /* http:// URLs */
+    const char *http_proxy_var;
+    const char *https_proxy; /* https:// URLs */
+    const char *https_proxy_var;
+    const char *all_proxy;   /* either, when the one above is unset */
+    const char *all_proxy_var;
+    const char *no_proxy;    /* hosts reached directly: hub_no_proxy_match() */
 };
 
 struct hub_stats {

@@ -31,7 +31,6 @@
  */
 #include "net/hub_internal.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -39,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "net/log.h"
@@ -167,38 +165,66 @@ void hub_url_for_log(const char *url, char *out, size_t out_len)
 /* ---- proxies ------------------------------------------------------- */
 
 /*
- * libcurl's proxy variables, decided here rather than inside libcurl, so
- * that the engine knows which attempts go through a proxy (invariant 6):
+ * libcurl's proxy variables, as fs/config.c read them at start (struct
+ * hub_config), decided here rather than inside libcurl, so that the
+ * engine knows which attempts go through a proxy (invariant 6):
  *
  *   http:// URLs   http_proxy, HTTP_PROXY, then all_proxy, ALL_PROXY
  *   https:// URLs  https_proxy, HTTPS_PROXY, then all_proxy, ALL_PROXY
- *   no_proxy, NO_PROXY: "*", or a list (commas or blanks) of host names
- *   (an entry also matches its subdomains; a leading '.' is ignored) and
- *   IP addresses or CIDR blocks ("10.0.0.0/8", "::1")
+ *   no_proxy, NO_PROXY: hosts reached directly (hub_no_proxy_match())
  *
  * libcurl itself ignores upper-case HTTP_PROXY (a CGI program may get it
  * from a request header); hfmount is no CGI program, so it honours it.
  * Each attempt sets CURLOPT_PROXY ("" = direct) and an empty
  * CURLOPT_NOPROXY, so libcurl never reads the environment itself and
- * cannot decide otherwise. These are libcurl's variables, read when
- * libcurl would read them (each transfer), hence here and not in
- * fs/config.c; nothing in hfmount calls setenv().
+ * cannot decide otherwise.
  */
 
-static const char *env_value(const char *lower, const char *upper,
-                             const char **name)
+/* Copies one proxy of a struct hub_config; false on OOM. */
+static bool proxy_copy(struct hub_proxy *dst, const char *url, const char *var,
+                       const char *default_var)
 {
-    const char *v = getenv(lower);
-    *name = lower;
-    if (!v || !v[0]) {
-        v = getenv(upper);
-        *name = upper;
-    }
-    return v && v[0] ? v : NULL;
+    if (!url || !url[0])
+        return true;
+    dst->url = strdup(url);
+    dst->var = strdup(var && var[0] ? var : default_var);
+    return dst->url && dst->var;
 }
 
-/* The host of an absolute http(s) URL, lower case, IPv6 without brackets,
- * a trailing dot dropped. */
+static void proxy_release(struct hub_proxy *p)
+{
+    free(p->url);
+    free(p->var);
+    p->url = p->var = NULL;
+}
+
+/* false on OOM; what was copied is freed by proxies_free(). */
+static bool proxies_copy(struct hub *hub, const struct hub_config *cfg)
+{
+    if (cfg->no_proxy && cfg->no_proxy[0]) {
+        hub->no_proxy = strdup(cfg->no_proxy);
+        if (!hub->no_proxy)
+            return false;
+    }
+    return proxy_copy(&hub->http_proxy, cfg->http_proxy, cfg->http_proxy_var,
+                      "http_proxy") &&
+           proxy_copy(&hub->https_proxy, cfg->https_proxy, cfg->https_proxy_var,
+                      "https_proxy") &&
+           proxy_copy(&hub->all_proxy, cfg->all_proxy, cfg->all_proxy_var,
+                      "all_proxy");
+}
+
+static void proxies_free(struct hub *hub)
+{
+    proxy_release(&hub->http_proxy);
+    proxy_release(&hub->https_proxy);
+    proxy_release(&hub->all_proxy);
+    free(hub->no_proxy);
+    hub->no_proxy = NULL;
+}
+
+/* The host of an absolute http(s) URL as hub_no_proxy_match() takes it:
+ * lower case, IPv6 in brackets. */
 static bool url_host(const char *url, char *out, size_t cap)
 {
     char o[HUB_URL_MAX];
@@ -209,17 +235,10 @@ static bool url_host(const char *url, char *out, size_t cap)
     if (!hub_url_origin(url, o, sizeof(o)))
         return false;
     h = strstr(o, "://") + 3;
-    if (*h == '[') {
-        h++;
-        end = strchr(h, ']');
-    } else {
-        end = strrchr(h, ':');
-    }
+    end = strrchr(h, ':'); /* an origin always ends in ":port" */
     if (!end)
         return false;
     n = (size_t)(end - h);
-    if (n > 0 && h[n - 1] == '.')
-        n--;
     if (n == 0 || n >= cap)
         return false;
     memcpy(out, h, n);
@@ -227,100 +246,24 @@ static bool url_host(const char *url, char *out, size_t cap)
     return true;
 }
 
-/* An IP entry ("addr" or "addr/bits") against an IP host. */
-static bool ip_matches(const char *entry, const char *host)
-{
-    unsigned char a[16], b[16];
-    char addr[INET6_ADDRSTRLEN];
-    const char *slash = strchr(entry, '/');
-    size_t n = slash ? (size_t)(slash - entry) : strlen(entry);
-    int family = strchr(host, ':') ? AF_INET6 : AF_INET;
-    long bits = family == AF_INET6 ? 128 : 32;
-    long max = bits;
-
-    if (n == 0 || n >= sizeof(addr))
-        return false;
-    memcpy(addr, entry, n);
-    addr[n] = '\0';
-    if (inet_pton(family, addr, a) != 1 || inet_pton(family, host, b) != 1)
-        return false;
-    if (slash) {
-        char *end;
-        bits = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end || bits < 0 || bits > max)
-            return false;
-    }
-    for (long i = 0; i < bits / 8; i++)
-        if (a[i] != b[i])
-            return false;
-    if (bits % 8) {
-        unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
-        if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
-            return false;
-    }
-    return true;
-}
-
-static bool no_proxy_matches(const char *list, const char *host)
-{
-    unsigned char tmp[16];
-    bool host_is_ip = inet_pton(AF_INET, host, tmp) == 1 ||
-                      inet_pton(AF_INET6, host, tmp) == 1;
-    const char *p = list;
-
-    while (*p) {
-        char entry[256];
-        size_t n = strcspn(p, ", \t");
-        const char *e = p;
-        if (n > 0 && n < sizeof(entry)) {
-            if (*e == '.' && n > 1) {
-                e++;
-                n--;
-            }
-            if (e[0] == '[' && n > 2 && e[n - 1] == ']') {
-                e++;
-                n -= 2;
-            }
-            memcpy(entry, e, n);
-            entry[n] = '\0';
-            if (n > 1 && entry[n - 1] == '.')
-                entry[--n] = '\0';
-            size_t hl = strlen(host);
-            if (strcmp(entry, "*") == 0)
-                return true;
-            if (host_is_ip && ip_matches(entry, host))
-                return true;
-            if (!host_is_ip && (strcasecmp(entry, host) == 0 ||
-                                (hl > n && host[hl - n - 1] == '.' &&
-                                 strcasecmp(host + hl - n, entry) == 0)))
-                return true;
-        }
-        p += n;
-        p += strspn(p, ", \t");
-    }
-    return false;
-}
-
 /* The proxy an attempt to url goes through, NULL for a direct connection;
  * *var names the variable it came from. */
-static const char *proxy_for(const char *url, const char **var)
+static const char *proxy_for(const struct hub *hub, const char *url,
+                             const char **var)
 {
     bool https = strncasecmp(url, "https://", 8) == 0;
-    const char *proxy;
-    const char *np_name;
-    const char *np;
+    const struct hub_proxy *p = https ? &hub->https_proxy : &hub->http_proxy;
     char host[HUB_URL_MAX];
 
-    proxy = https ? env_value("https_proxy", "HTTPS_PROXY", var)
-                  : env_value("http_proxy", "HTTP_PROXY", var);
-    if (!proxy)
-        proxy = env_value("all_proxy", "ALL_PROXY", var);
-    if (!proxy)
+    if (!p->url)
+        p = &hub->all_proxy;
+    if (!p->url)
         return NULL;
-    np = env_value("no_proxy", "NO_PROXY", &np_name);
-    if (np && url_host(url, host, sizeof(host)) && no_proxy_matches(np, host))
+    *var = p->var;
+    if (hub->no_proxy && url_host(url, host, sizeof(host)) &&
+        hub_no_proxy_match(hub->no_proxy, host))
         return NULL;
-    return proxy;
+    return p->url;
 }
 
 /* scheme://host:port of a proxy URL, credentials and path left out. */
@@ -354,7 +297,7 @@ static void proxy_for_log(const char *proxy, char *out, size_t cap)
 static enum hub_err set_proxy(struct hub *hub, struct hub_req *req, CURL *e)
 {
     const char *var = NULL;
-    const char *proxy = proxy_for(req->url, &var);
+    const char *proxy = proxy_for(hub, req->url, &var);
 
     curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_PROXY, proxy ? proxy : "");
@@ -1172,6 +1115,8 @@ enum hub_err hub_new(const struct hub_config *cfg, struct hub **out)
         if (!hub->token)
             goto out_free;
     }
+    if (!proxies_copy(hub, cfg))
+        goto out_free;
     hub->multi = curl_multi_init();
     if (!hub->multi)
         goto out_free;
@@ -1191,6 +1136,7 @@ out_free:
     if (hub->multi)
         curl_multi_cleanup(hub->multi);
     free(hub->token);
+    proxies_free(hub);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
     return HUB_E_NOMEM;
@@ -1219,6 +1165,7 @@ void hub_free(struct hub *hub)
         explicit_bzero(hub->token, strlen(hub->token));
         free(hub->token);
     }
+    proxies_free(hub);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }

@@ -109,6 +109,12 @@ HFM_MUST_CHECK enum hub_err hub_file_dispatch(struct hub *hub,
  * that cannot be started completes with its error. */
 void hub_file_release_waiters(struct hub *hub, struct hub_file *f);
 
+/* One proxy from struct hub_config, copied. */
+struct hub_proxy {
+    char *url; /* NULL: none */
+    char *var; /* the variable it came from, for messages */
+};
+
 struct hub {
     char endpoint[HUB_URL_MAX];
     char origin[HUB_URL_MAX];
@@ -117,6 +123,11 @@ struct hub {
     int timeout_s;
     int max_conns;
     char user_agent[128];
+    /* read-only after hub_new() */
+    struct hub_proxy http_proxy;
+    struct hub_proxy https_proxy;
+    struct hub_proxy all_proxy;
+    char *no_proxy; /* NULL: none */
 
     pthread_mutex_t lock;
     char *token;            /* protected by lock */

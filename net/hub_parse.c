@@ -1,7 +1,8 @@
 /*
  * hub_parse.c - pure parsers for what the Hub sends: tree pages, repo info,
  * whoami, namespace listings, Link, Content-Range, RateLimit, Retry-After,
- * ISO 8601 dates, names, repo specs, sizes and URL escaping.
+ * ISO 8601 dates, names, repo specs, sizes, URL escaping, and the NO_PROXY
+ * host match.
  *
  * Everything here treats its input as hostile (each parser has a libFuzzer
  * target in tests/fuzz/): no recursion but cJSON's own (depth-capped at
@@ -18,11 +19,13 @@
  */
 #include "net/hub_parse.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* Bytes of a hostile name quoted in why->line. */
@@ -413,6 +416,104 @@ bool hub_url_escape(const char *s, bool keep_slash, char *out, size_t out_len)
     return true;
 too_long:
     out[0] = '\0';
+    return false;
+}
+
+/* ---- NO_PROXY ---- */
+
+/* An IP entry ("addr" or "addr/bits") against an IP host; the host's
+ * family decides the entry's. */
+static bool ip_matches(const char *entry, const char *host)
+{
+    unsigned char a[16], b[16];
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(entry, '/');
+    size_t n = slash ? (size_t)(slash - entry) : strlen(entry);
+    int family = strchr(host, ':') ? AF_INET6 : AF_INET;
+    long bits = family == AF_INET6 ? 128 : 32;
+    long max = bits;
+
+    if (n == 0 || n >= sizeof(addr))
+        return false;
+    memcpy(addr, entry, n);
+    addr[n] = '\0';
+    if (inet_pton(family, addr, a) != 1 || inet_pton(family, host, b) != 1)
+        return false;
+    if (slash) {
+        char *end;
+        bits = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end || bits < 0 || bits > max)
+            return false;
+    }
+    for (long i = 0; i < bits / 8; i++)
+        if (a[i] != b[i])
+            return false;
+    if (bits % 8) {
+        unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+        if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
+            return false;
+    }
+    return true;
+}
+
+bool hub_no_proxy_match(const char *list, const char *host)
+{
+    char ip[INET6_ADDRSTRLEN];
+    unsigned char tmp[16];
+    bool host_is_ip = false;
+    const char *p = list;
+    size_t hl;
+
+    if (!list || !host)
+        return false;
+    hl = strlen(host);
+    if (host[0] == '[') {
+        if (hl < 2 || host[hl - 1] != ']')
+            return false;
+        host++;
+        hl -= 2;
+    }
+    if (hl > 0 && host[hl - 1] == '.')
+        hl--;
+    if (hl == 0)
+        return false;
+    /* no IP literal is this long; a name may be, and is compared as one */
+    if (hl < sizeof(ip)) {
+        memcpy(ip, host, hl);
+        ip[hl] = '\0';
+        host_is_ip = inet_pton(AF_INET, ip, tmp) == 1 ||
+                     inet_pton(AF_INET6, ip, tmp) == 1;
+    }
+    while (*p) {
+        char entry[HUB_NO_PROXY_ENTRY_MAX];
+        size_t len = strcspn(p, ", \t");
+        size_t n = len;
+        const char *e = p;
+        if (n > 0 && n < sizeof(entry)) {
+            if (*e == '.' && n > 1) {
+                e++;
+                n--;
+            }
+            if (e[0] == '[' && n > 2 && e[n - 1] == ']') {
+                e++;
+                n -= 2;
+            }
+            memcpy(entry, e, n);
+            entry[n] = '\0';
+            if (n > 1 && entry[n - 1] == '.')
+                entry[--n] = '\0';
+            if (strcmp(entry, "*") == 0)
+                return true;
+            if (host_is_ip && ip_matches(entry, ip))
+                return true;
+            if (!host_is_ip && ((hl == n && strncasecmp(host, entry, n) == 0) ||
+                                (hl > n && host[hl - n - 1] == '.' &&
+                                 strncasecmp(host + hl - n, entry, n) == 0)))
+                return true;
+        }
+        p += len; /* the raw entry: the strips above shrank n only */
+        p += strspn(p, ", \t");
+    }
     return false;
 }
 

@@ -1,7 +1,7 @@
 /*
  * hub_parse.h - pure parsers for what the Hub sends: tree listing pages,
  * repo info, whoami, Link headers, Content-Range, RateLimit, dates, names,
- * repo specs and sizes.
+ * repo specs and sizes; and the NO_PROXY host match.
  *
  * Every parser takes (buf, len) or a NUL-terminated header value, has no
  * side effects but its outputs, allocates only into its outputs, and treats
@@ -33,6 +33,8 @@
 /* A size above this is absurd for one Hub file (HH refuses > 50 GB over
  * plain HTTP; real files reach a few hundred GB). */
 #define HUB_FILE_SIZE_MAX (UINT64_C(1) << 42) /* 4 TiB */
+/* A NO_PROXY entry this long or longer is ignored (no host name is). */
+#define HUB_NO_PROXY_ENTRY_MAX 256
 
 enum hub_repo_type {
     HUB_REPO_MODEL = 0,
@@ -186,5 +188,19 @@ bool hub_parse_size(const char *s, uint64_t *out);
 /* Percent-encodes s into out: unreserved bytes (ALPHA DIGIT -._~) kept, and
  * '/' kept when keep_slash; everything else %XX. false if it does not fit. */
 bool hub_url_escape(const char *s, bool keep_slash, char *out, size_t out_len);
+
+/*
+ * Whether host is exempt from the proxy by list, a NO_PROXY value: "*", or
+ * entries separated by commas and blanks, each a host name (matching
+ * itself and its subdomains, any case; a leading '.' and a trailing '.'
+ * ignored), an IP address ("10.1.2.3", "::1", "[::1]") or a CIDR block
+ * ("10.0.0.0/8", "fd00::/8"). An IP host matches IP entries only (by
+ * address, so "::0:1" is "::1"); a name host, name entries only. host is a
+ * URL's host: a name, IPv4, or IPv6 with or without brackets, a trailing
+ * '.' ignored. Entries of HUB_NO_PROXY_ENTRY_MAX bytes or more, unparsable
+ * addresses and bad prefix lengths match nothing. A NULL or empty list or
+ * host: false.
+ */
+bool hub_no_proxy_match(const char *list, const char *host);
 
 #endif /* HFM_NET_HUB_PARSE_H */

@@ -2,8 +2,8 @@
  * test_hub_parse.c - unit tests of net/hub_parse.c: tree pages (real Hub
  * listings from hub-api.md and the fake Hub's hostile entries), repo info,
  * whoami, namespace listings, Link, Content-Range, RateLimit, Retry-After,
- * ISO 8601, names, repo specs, sizes and URL escaping. Table-driven; no
- * network.
+ * ISO 8601, names, repo specs, sizes, URL escaping and the NO_PROXY match.
+ * Table-driven; no network.
  */
 #include "net/hub_parse.h"
 
@@ -1271,6 +1271,138 @@ static void test_repo_list(void)
     hub_tree_release(&t);
 }
 
+/* ---- NO_PROXY ---- */
+
+static void test_no_proxy_match(void)
+{
+    static const struct {
+        const char *list;
+        const char *host;
+        bool match;
+    } cases[] = {
+        /* names: itself and its subdomains, any case */
+        {"example.com", "example.com", true},
+        {"example.com", "EXAMPLE.com", true},
+        {"Example.COM", "example.com", true},
+        {"example.com", "api.example.com", true},
+        {"example.com", "a.b.example.com", true},
+        {"example.com", "badexample.com", false},
+        {"example.com", "example.com.evil", false},
+        {"example.com", "com", false},
+        {"api.example.com", "example.com", false},
+        {"localhost", "localhost", true},
+        {"localhost", "127.0.0.1", false},
+        /* leading and trailing dots */
+        {".example.com", "example.com", true},
+        {".example.com", "cdn.example.com", true},
+        {"example.com.", "example.com", true},
+        {"example.com", "example.com.", true},
+        {"example.com", "cdn.example.com.", true},
+        /* a stripped entry's tail is no entry of its own */
+        {".example.com", "m", false},
+        {".hf.co", "o", false},
+        {"[::1]", "1]", false},
+        {".", "a", false},
+        /* '*': every host, but no wildcard inside a name */
+        {"*", "anything", true},
+        {"*", "10.0.0.1", true},
+        {"*", "[::1]", true},
+        {"foo, *", "x", true},
+        {".*", "x", true},
+        {"*.example.com", "a.example.com", false},
+        {"*", "", false},
+        /* IPv4, exact */
+        {"127.0.0.1", "127.0.0.1", true},
+        {"127.0.0.1", "127.0.0.1.", true},
+        {"127.0.0.1", "127.0.0.2", false},
+        {"127.0.0.1", "localhost", false},
+        {"127.0.0.1", "::1", false},
+        {"::ffff:127.0.0.1", "127.0.0.1", false},
+        /* IPv4, CIDR (host bits of the entry ignored) */
+        {"10.0.0.0/8", "10.255.1.2", true},
+        {"10.0.0.0/8", "11.0.0.1", false},
+        {"10.1.2.3/8", "10.9.9.9", true},
+        {"127.0.0.0/8", "127.0.0.1", true},
+        {"192.168.1.0/24", "192.168.1.77", true},
+        {"192.168.1.0/24", "192.168.2.1", false},
+        {"192.168.0.0/23", "192.168.1.5", true},
+        {"192.168.0.0/23", "192.168.2.5", false},
+        {"0.0.0.0/0", "8.8.8.8", true},
+        {"1.2.3.4/32", "1.2.3.4", true},
+        {"1.2.3.4/32", "1.2.3.5", false},
+        {"10.0.0.0/8", "10.example.com", false},
+        /* IPv6, exact: by address, brackets optional on either side */
+        {"::1", "::1", true},
+        {"::1", "[::1]", true},
+        {"[::1]", "::1", true},
+        {"[::1]", "[::1]", true},
+        {"::1", "0:0:0:0:0:0:0:1", true},
+        {"::1", "::2", false},
+        {"::1", "127.0.0.1", false},
+        {"FD00::1", "fd00::1", true},
+        /* IPv6, CIDR */
+        {"fd00::/8", "fd12:3456::1", true},
+        {"fd00::/8", "fe80::1", false},
+        {"2001:db8::/32", "[2001:db8:1::5]", true},
+        {"2001:db8::/32", "2001:db9::1", false},
+        {"fe80::/10", "febf::1", true},
+        {"fe80::/10", "fec0::1", false},
+        {"::/0", "::1", true},
+        {"[fd00::]/8", "fd00::1", false}, /* brackets around the address only */
+        /* bad entries match nothing, and do not stop the list */
+        {"10.0.0.0/33", "10.0.0.1", false},
+        {"10.0.0.0/-1", "10.0.0.1", false},
+        {"10.0.0.0/", "10.0.0.1", false},
+        {"10.0.0.0/8x", "10.0.0.1", false},
+        {"10.0.0.0/ 8", "10.0.0.1", false},
+        {"/8", "10.0.0.1", false},
+        {"10.0.0/8", "10.0.0.1", false},
+        {"::1/129", "::1", false},
+        {"[::1", "::1", false},
+        {"[]", "x", false},
+        {"10.0.0.0/99, bogus/x, [, example.com", "example.com", true},
+        {"10.0.0.0/99, bogus/x, 10.0.0.0/8", "10.0.0.1", true},
+        /* separators: commas, blanks, tabs, any run of them */
+        {"a.com,b.com", "b.com", true},
+        {"a.com b.com", "b.com", true},
+        {"a.com\tb.com", "b.com", true},
+        {"a.com, b.com", "b.com", true},
+        {" , ,a.com,, ,", "a.com", true},
+        {"a.com;b.com", "b.com", false},
+        {"a.com\nb.com", "b.com", false},
+        {"", "a.com", false},
+        {" , \t", "a.com", false},
+        /* hosts that are no host */
+        {"*", ".", false},
+        {"*", "[]", false},
+        {"*", "[::1", false},
+    };
+    char entry[HUB_NO_PROXY_ENTRY_MAX + 1];
+    char host[HUB_NO_PROXY_ENTRY_MAX + 64];
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        bool got = hub_no_proxy_match(cases[i].list, cases[i].host);
+        if (got != cases[i].match)
+            fprintf(stderr, "no_proxy case %zu: '%s' vs '%s'\n", i,
+                    cases[i].list, cases[i].host);
+        CHECK(got == cases[i].match);
+    }
+    CHECK(!hub_no_proxy_match(NULL, "a.com"));
+    CHECK(!hub_no_proxy_match("*", NULL));
+
+    /* An entry of HUB_NO_PROXY_ENTRY_MAX bytes is ignored, one less is
+     * not; a host has no such bound. */
+    memset(entry, 'a', HUB_NO_PROXY_ENTRY_MAX);
+    entry[HUB_NO_PROXY_ENTRY_MAX] = '\0';
+    CHECK(!hub_no_proxy_match(entry, entry));
+    entry[HUB_NO_PROXY_ENTRY_MAX - 1] = '\0';
+    CHECK(hub_no_proxy_match(entry, entry));
+    snprintf(host, sizeof(host), "%s.example.com", entry);
+    CHECK(hub_no_proxy_match("example.com", host));
+    CHECK(hub_no_proxy_match(".example.com", host));
+    CHECK(!hub_no_proxy_match("other.com", host));
+}
+
 int main(void)
 {
     test_name_ok();
@@ -1280,6 +1412,7 @@ int main(void)
     test_repo_type_plural();
     test_parse_size();
     test_url_escape();
+    test_no_proxy_match();
     test_iso8601();
     test_ratelimit();
     test_retry_after();

@@ -87,6 +87,30 @@ def _reset_hub(request):
 
 
 @pytest.fixture
+def repo_hub(tmp_path):
+    """repo_hub({'acme/llm': DIR, 'datasets/acme/tables': DIR2}) ->
+    util.FakeHub, started: a second fake Hub with the fixture and those
+    directories published as repos (fakehub.py --repo); stopped at
+    teardown. Mount against it with mount(..., endpoint=h.api)."""
+    hubs = []
+
+    def factory(repos):
+        work = tmp_path / ('repo_hub%d' % len(hubs))
+        work.mkdir()
+        args = []
+        for name, d in sorted(repos.items()):
+            args += ['--repo', '%s=%s' % (name, d)]
+        h = util.FakeHub(str(work), extra_args=args)
+        hubs.append(h)
+        h.start()
+        return h
+
+    yield factory
+    for h in hubs:
+        h.stop()
+
+
+@pytest.fixture
 def mount(request, hub, hfmount, tmp_path):
     """mount(spec=None, args=(), env=None, token=None, cache_dir=None,
     log_level='debug', endpoint=None) -> util.Mount, mounted.

@@ -435,8 +435,9 @@ class FakeHub:
     """tests/fakehub/fakehub.py as a child process plus a client of its
     control API (/_fake/...) and of its fixture."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.workdir = workdir
+        self.extra_args = list(extra_args)  # e.g. ['--repo', 'acme/llm=DIR']
         self.port_file = os.path.join(workdir, 'fakehub-ports.json')
         self.stderr_path = os.path.join(workdir, 'fakehub.stderr')
         self.proc = None
@@ -450,7 +451,8 @@ class FakeHub:
             pytest.fail('fake Hub %s is missing' % FAKEHUB, pytrace=False)
         err = open(self.stderr_path, 'wb')
         self.proc = subprocess.Popen(
-            [PYTHON, FAKEHUB, '--port-file', self.port_file, '--quiet'],
+            [PYTHON, FAKEHUB, '--port-file', self.port_file, '--quiet'] +
+            self.extra_args,
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
             start_new_session=True)
         err.close()

@@ -1459,9 +1459,15 @@ def main(argv=None):
     ap.add_argument("--blob-dir", help="also write every LFS blob to DIR/<sha256>")
     ap.add_argument("--cdn-base", help="LFS redirects point at URL/<sha256>?<signature>")
     ap.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    ap.add_argument("--repo", action="append", default=[], metavar="SPEC",
+                    help="[datasets/|spaces/]NS/NAME=DIR: publish DIR's files as one commit")
     args = ap.parse_args(argv)
 
-    fx = fixture.build()
+    try:
+        fx = fixture.build([fixture.parse_spec(s) for s in args.repo])
+    except (fixture.PublishError, OSError) as e:
+        sys.stderr.write("fakehub: %s\n" % e)
+        return 2
     if args.blob_dir:
         write_blobs(fx, args.blob_dir)
     state = State(fx, None, None, args.cdn_base, args.quiet)

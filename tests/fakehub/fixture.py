@@ -17,10 +17,13 @@ Standard library only; import time well under a second (blobs come from Random.r
 """
 
 import array
+import fnmatch
 import hashlib
 import io
 import json
+import os
 import random
+import re
 import struct
 import tarfile
 
@@ -490,12 +493,79 @@ for _t in TOKENS.values():
     _t.setdefault("created_at", "2024-01-15T09:00:00.000Z")
 
 
-def build():
-    """The whole fixture; about 0.3 s."""
+# What the Hub's default .gitattributes sends to LFS; a published file also
+# goes there at LFS_MIN_BYTES or more (the Hub refuses larger plain files).
+LFS_PATTERNS = ("*.safetensors", "*.gguf", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.onnx",
+                "*.parquet", "*.arrow", "*.h5", "*.msgpack", "*.npy", "*.npz", "*.model",
+                "*.tar", "*.zip", "*.gz", "*.zst")
+LFS_MIN_BYTES = 10 * 1024 * 1024
+REPO_TYPES = {"datasets": "dataset", "spaces": "space"}
+
+
+class PublishError(ValueError):
+    """A --repo SPEC the fake Hub cannot publish."""
+
+
+def parse_spec(spec):
+    """'[datasets/|spaces/]NS/NAME=DIR' -> (type, id, dir)."""
+    name, sep, d = spec.partition("=")
+    if not sep or not d:
+        raise PublishError("--repo %r: want [datasets/|spaces/]NS/NAME=DIR" % spec)
+    parts = name.split("/")
+    type = "model"
+    if len(parts) == 3 and parts[0] in REPO_TYPES:
+        type = REPO_TYPES[parts.pop(0)]
+    if len(parts) != 2 or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", p)
+                                  and ".." not in p for p in parts):
+        raise PublishError("--repo %r: %r is not a repo id NS/NAME" % (spec, name))
+    return type, "/".join(parts), d
+
+
+def published_repo(type, id, top):
+    """A repo of one commit on main holding every regular file under top:
+    LFS by the patterns above or by size, a .gitattributes added if top has
+    none. The commit sha derives from the names and bytes."""
+    if not os.path.isdir(top):
+        raise PublishError("--repo %s: %r is not a directory" % (id, top))
+    files = {}
+    digest = hashlib.sha1(("published %s %s" % (type, id)).encode())
+    for d, dirs, names in os.walk(top):
+        dirs.sort()
+        for n in sorted(names) + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            p = os.path.join(d, n)
+            rel = os.path.relpath(p, top).replace(os.sep, "/")
+            if os.path.islink(p):
+                raise PublishError("--repo %s: %r is a symbolic link" % (id, rel))
+            if not os.path.isfile(p):
+                raise PublishError("--repo %s: %r is not a regular file" % (id, rel))
+            if any(c in ("", ".", "..") for c in rel.split("/")):
+                raise PublishError("--repo %s: the Hub refuses the name %r" % (id, rel))
+            with open(p, "rb") as f:
+                data = f.read()
+            lfs = len(data) >= LFS_MIN_BYTES or any(fnmatch.fnmatch(n, pat)
+                                                    for pat in LFS_PATTERNS)
+            files[rel] = Blob(data, lfs=lfs)
+            digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+            digest.update(hashlib.sha256(data).digest())
+    if ".gitattributes" not in files:
+        files[".gitattributes"] = Blob("".join("%s filter=lfs diff=lfs merge=lfs -text\n" % p
+                                               for p in LFS_PATTERNS).encode())
+    c = Commit(digest.hexdigest(), "2025-01-01T00:00:00.000Z", "Upload folder", None, files)
+    return Repo(type, id, [c], {"main": c.sha}, created_at="2025-01-01T00:00:00.000Z")
+
+
+def build(published=()):
+    """The whole fixture; about 0.3 s. published: (type, id, dir) of repos
+    made from directories (fakehub.py --repo), after the built-in ones."""
     users = {n: dict(u, id=_oid("user " + n), name=n) for n, u in USERS.items()}
     orgs = {n: dict(o, id=_oid("org " + n), name=n) for n, o in ORGS.items()}
     tokens = {t: dict(v) for t, v in TOKENS.items()}
-    return Fixture(_repos(), users, orgs, tokens)
+    repos = _repos()
+    for type, id, d in published:
+        if any(r.type == type and r.id.lower() == id.lower() for r in repos):
+            raise PublishError("--repo %s: the fixture has that repo already" % id)
+        repos.append(published_repo(type, id, d))
+    return Fixture(repos, users, orgs, tokens)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,17 @@ paths.
   tokenizer_config.json) and encodes a sentence to the ids the fixture's
   vocabulary gives;
 - @huggingface/gguf reads the metadata of acme/tiny's tiny.gguf from the
-  mounted path.
+  mounted path;
+- offline: with netguard.mjs replacing globalThis.fetch (before the library
+  binds it), http/https/net/tls/dns/dgram and child processes by functions
+  that record and throw, transformers.js loads acme/tiny's config
+  (AutoConfig) and tokenizer (AutoTokenizer) from the mount and never tries
+  the network; the same guard does see it try once remote models are on;
+- a tiny BERT-shaped encoder that tests/loaders/make_torch.py exports to
+  ONNX with torch (Debian's python3-torch; the `onnx` package is not
+  needed), published by `repo_hub` with its config and a WordPiece
+  tokenizer, runs under transformers.js' AutoModel from the mount, offline,
+  and gives torch's last_hidden_state for the same ids within 1e-4.
 
 The scripts live in tests/jslibs and need `npm install --prefix tests/jslibs`
 first (scripts/test.sh does it); without node_modules these tests fail and
@@ -168,3 +178,138 @@ def test_gguf_reads_metadata_from_the_mount(mount, hub, node):
     assert [r for r in hub.requests() if util.classify(r) == 'cdn'], (
         'tiny.gguf was not read through the mount:\n%s'
         % util.fmt_rows(hub.requests()))
+
+
+# ------------------------------------------------------ offline loading ---
+
+MAKE_TORCH = os.path.join(util.REPO, 'tests', 'loaders', 'make_torch.py')
+TORCH_TIMEOUT = 120
+BERT_ID = 'acme/tinybert'
+# Mixed case (the tokenizer lowercases: 'BERT' -> 'bert'), punctuation split
+# off, and a piece the vocabulary lacks (':' -> [UNK]).
+BERT_SENTENCE = 'Hello, world: the tiny BERT reads from a mount!'
+
+
+def run_offline(node, root, model, what, text, *extra):
+    """offline_load.mjs under netguard.mjs: its JSON, failing on an error
+    unless the caller passes 'remote' (the guard's self-check)."""
+    r = util.run_cmd([node, os.path.join(JS_DIR, 'offline_load.mjs'), root,
+                      model, what, text] + list(extra),
+                     timeout=NODE_TIMEOUT, cwd=JS_DIR)
+    assert r.returncode == 0, 'offline_load.mjs exited %d:\n%s\n%s' % (
+        r.returncode, r.stdout[-3000:], r.stderr[-3000:])
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if 'remote' not in extra:
+        assert 'error' not in out, 'transformers.js failed: %s' % out['error']
+    return out
+
+
+def test_netguard_sees_transformers_js_reach_for_the_network(node, tmp_path):
+    # Remote models on, nothing local: transformers.js must try the Hub, and
+    # the guard must catch it. Without this, an empty "network" list in the
+    # offline tests could mean a guard that sees nothing.
+    out = run_offline(node, str(tmp_path), 'acme/not-here', 'config', 'x',
+                      'remote')
+    targets = [a['target'] for a in out['network']]
+    assert any('acme/not-here/resolve/main/config.json' in t
+               for t in targets), out
+    assert 'netguard' in out.get('error', ''), out
+    # Every other way out is guarded too (imported the way libraries do).
+    probe = '''
+import { attempts } from './netguard.mjs';
+import http from 'node:http';
+import { request } from 'node:https';
+import net from 'node:net';
+import { lookup } from 'node:dns';
+import { execFile } from 'node:child_process';
+const tries = [
+  () => fetch('http://127.0.0.1:9/'),
+  () => http.get('http://127.0.0.1:9/'),
+  () => request('https://127.0.0.1:9/'),
+  () => net.connect(9, '127.0.0.1'),
+  () => new net.Socket().connect(9, '127.0.0.1'),
+  () => lookup('huggingface.co', () => {}),
+  () => execFile('curl', ['http://127.0.0.1:9/']),
+];
+let thrown = 0;
+for (const t of tries) { try { t(); } catch (e) { thrown++; } }
+console.log(JSON.stringify({ thrown, attempts: attempts.map((a) => a.via) }));
+'''
+    r = util.run_cmd([node, '--input-type=module', '-e', probe],
+                     timeout=NODE_TIMEOUT, cwd=JS_DIR)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got['thrown'] == 7 and len(got['attempts']) == 7, got
+
+
+@pytest.mark.parametrize('layout', ['whole-hub', 'single-repo'])
+def test_transformers_js_config_and_tokenizer_offline(mount, hub, node,
+                                                      layout):
+    config = json.loads(hub.download(*TINY, 'main', 'config.json'))
+    want = expected_ids(hub.download(*TINY, 'main', 'tokenizer.json'),
+                        SENTENCE)
+    if layout == 'whole-hub':
+        m = mount()
+        root, model = m.mnt, 'acme/tiny'
+    else:
+        m = mount(spec='acme/tiny')
+        root, model = os.path.dirname(m.mnt), os.path.basename(m.mnt)
+    hub.reset()
+    out = run_offline(node, root, model, 'config,tokenizer', SENTENCE)
+    assert out['network'] == [], (
+        'transformers.js tried the network: %r' % out['network'])
+    for k, v in config.items():
+        assert out['config'].get(k) == v, (
+            'AutoConfig %s = %r, config.json has %r'
+            % (k, out['config'].get(k), v))
+    assert out['ids'] == want, (out['ids'], want)
+    read = {r['path'].rsplit('/', 1)[-1] for r in hub.requests()
+            if util.classify(r) in ('resolve', 'resolve-cache')}
+    assert {'config.json', 'tokenizer.json',
+            'tokenizer_config.json'} <= read, (
+        'the files were not read through the mount:\n%s'
+        % util.fmt_rows(hub.requests()))
+
+
+@pytest.fixture(scope='module')
+def tiny_bert(tmp_path_factory):
+    """tests/loaders/make_torch.py's BERT: (dir, torch's reference)."""
+    d = str(tmp_path_factory.mktemp('tinybert'))
+    r = util.run_cmd([util.PYTHON, MAKE_TORCH, 'bert', d, BERT_SENTENCE],
+                     timeout=TORCH_TIMEOUT)
+    if 'needs PyTorch' in r.stderr:
+        pytest.fail('PyTorch is missing for %s: apt-get install -y '
+                    'python3-torch' % util.PYTHON, pytrace=False)
+    assert r.returncode == 0, 'make_torch.py bert exited %d:\n%s' % (
+        r.returncode, r.stderr[-3000:])
+    return d, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_transformers_js_runs_onnx_model_from_mount(mount, repo_hub, node,
+                                                    tiny_bert):
+    src, ref = tiny_bert
+    h = repo_hub({BERT_ID: src})
+    m = mount(endpoint=h.api)
+    out = run_offline(node, m.mnt, BERT_ID, 'config,tokenizer,model',
+                      BERT_SENTENCE)
+    assert out['network'] == [], (
+        'transformers.js tried the network: %r' % out['network'])
+    assert out['config']['model_type'] == 'bert', out['config']
+    assert out['ids'] == ref['ids'], (
+        'transformers.js encoded %r to %r, the tokenizer gives %r'
+        % (BERT_SENTENCE, out['ids'], ref['ids']))
+    assert out['output']['dims'] == ref['dims'], (out['output']['dims'],
+                                                  ref['dims'])
+    got, want = out['output']['data'], ref['data']
+    assert len(got) == len(want)
+    worst = max(abs(a - b) for a, b in zip(got, want))
+    assert worst <= 1e-4, (
+        'last_hidden_state differs from torch by up to %g' % worst)
+    onnx = util.sha256(util.read_bytes(os.path.join(src, 'onnx',
+                                                    'model.onnx')))
+    rows = h.requests()
+    assert any(onnx in (r.get('path') or '') or
+               (r.get('path') or '').endswith('/onnx/model.onnx')
+               for r in rows), (
+        'onnx/model.onnx was not read through the mount:\n%s'
+        % util.fmt_rows(rows))

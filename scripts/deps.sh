@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(cmake make gcc pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
       libcjson-dev libxxhash-dev python3 python3-pytest python3-numpy
-      nginx jq attr man-db clang libclang-rt-14-dev curl procps)
+      nginx jq attr man-db clang libclang-rt-14-dev curl procps
+      python3-torch)
 [ "${HFM_DEPS_BENCH:-0}" = 1 ] && pkgs+=(aria2 httpdirfs rclone fio)
 
 missing=()

@@ -16,10 +16,17 @@ BUILD_DIR=build scripts/build.sh -DHFM_WERROR=ON
 ctest --test-dir build --output-on-failure
 
 # the official JS clients: @huggingface/hub against the fake Hub (tests/js),
-# transformers.js and gguf reading mounted files (tests/jslibs)
-for d in tests/js tests/jslibs; do
-    if [ ! -d "$d/node_modules/@huggingface" ]; then
-        npm install --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
+# transformers.js and gguf reading mounted files (tests/jslibs), and the
+# loaders run on mounted paths: llama.cpp (node-llama-cpp) and DuckDB
+# (tests/loaders/*); all from the npm registry, pinned by their lock files
+for d in tests/js tests/jslibs tests/loaders/llama tests/loaders/duckdb; do
+    if [ ! -d "$d/node_modules" ]; then
+        if [ -f "$d/package-lock.json" ]; then
+            NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --prefix "$d" \
+                --no-audit --no-fund --loglevel=error >/dev/null
+        else
+            npm install --prefix "$d" --no-audit --no-fund --loglevel=error >/dev/null
+        fi
     fi
 done
 $PY -m pytest -q -p no:cacheprovider tests/fakehub tests/e2e

@@ -225,8 +225,15 @@ def main(argv=None):
     ap.add_argument("--log", help="append one line per request here")
     args = ap.parse_args(argv)
 
-    srv = Server((args.host, 0), Handler)
-    srv.repo = Repo(args.repo, args.lfs, args.config_bytes, args.cdn_base)
+    return serve(args, Handler,
+                 Repo(args.repo, args.lfs, args.config_bytes, args.cdn_base))
+
+
+def serve(args, handler, repo):
+    """Serves repo with handler on args.host until SIGTERM/SIGINT, after
+    writing args.port_file (also for loaderhub.py)."""
+    srv = Server((args.host, 0), handler)
+    srv.repo = repo
     srv.delay = args.delay
     srv.lock = threading.Lock()
     srv.count = 0

@@ -89,27 +89,8 @@ def main(argv=None):
     ap.add_argument("--log", help="append one line per request here")
     args = ap.parse_args(argv)
 
-    srv = benchhub.Server((args.host, 0), Handler)
-    srv.repo = Repo(args.repo, args.lfs, args.config_bytes, args.cdn_base, args.tree_dir)
-    srv.delay = args.delay
-    srv.lock = threading.Lock()
-    srv.count = 0
-    srv.log = open(args.log, "a") if args.log else None
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                     daemon=True).start()
-    tmp = "%s.tmp.%d" % (args.port_file, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump({"api": "http://%s:%d" % (args.host, srv.server_address[1])}, f)
-    os.replace(tmp, args.port_file)
-    while not stop.wait(0.5):
-        pass
-    srv.shutdown()
-    srv.server_close()
-    return 0
-
+    return benchhub.serve(args, Handler, Repo(args.repo, args.lfs, args.config_bytes,
+                                              args.cdn_base, args.tree_dir))
 
 if __name__ == "__main__":
     sys.exit(main())

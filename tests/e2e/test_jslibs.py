@@ -305,11 +305,16 @@ def test_transformers_js_runs_onnx_model_from_mount(mount, repo_hub, node,
     worst = max(abs(a - b) for a, b in zip(got, want))
     assert worst <= 1e-4, (
         'last_hidden_state differs from torch by up to %g' % worst)
-    onnx = util.sha256(util.read_bytes(os.path.join(src, 'onnx',
-                                                    'model.onnx')))
+    with open(os.path.join(src, 'onnx', 'model.onnx'), 'rb') as f:
+        onnx = util.sha256(f.read())
     rows = h.requests()
-    assert any(onnx in (r.get('path') or '') or
-               (r.get('path') or '').endswith('/onnx/model.onnx')
+    assert any(util.classify(r) == 'cdn' and onnx in (r.get('path') or '')
                for r in rows), (
-        'onnx/model.onnx was not read through the mount:\n%s'
+        'onnx/model.onnx did not come through the mount from the CDN:\n%s'
+        % util.fmt_rows(rows))
+    read = {r['path'].rsplit('/', 1)[-1] for r in rows
+            if util.classify(r) in ('resolve', 'resolve-cache')}
+    assert {'config.json', 'tokenizer.json',
+            'tokenizer_config.json'} <= read, (
+        'the files were not read through the mount:\n%s'
         % util.fmt_rows(rows))

@@ -9,7 +9,7 @@ torch.loads the mounted file, with mmap=True where the installed torch has
 it (torch >= 2.1), else weights_only=True (torch >= 1.13), and compares
 every tensor with a fresh build of the same seeded state dict: torch.equal,
 dtype and shape, and no tensor missing or extra. The fake Hub's request log
-shows the bytes came from its CDN.
+shows every byte of the file came from its CDN (by the file's sha256).
 
 Torch runs in a subprocess with a timeout because importing it is slow and
 must not hang pytest. Without python3-torch the test fails and says how to
@@ -83,7 +83,26 @@ def test_torch_load_from_mount(mount, repo_hub, checkpoint):
             '%s read from the mount differs from what torch.save wrote'
             % name)
 
-    cdn = [r for r in h.requests() if util.classify(r) == 'cdn'
-           and r.get('method') == 'GET' and r.get('status') in (200, 206)]
-    assert cdn, ('%s did not come through the CDN:\n%s'
-                 % (CHECKPOINT, util.fmt_rows(h.requests())))
+    # Every byte came from the CDN: the rows for this file's sha256 cover it.
+    with open(os.path.join(src, CHECKPOINT), 'rb') as f:
+        digest = util.sha256(f.read())
+    rows = h.requests()
+    spans = []
+    for r in rows:
+        if (util.classify(r) != 'cdn' or digest not in (r.get('path') or '')
+                or r.get('status') not in (200, 206)):
+            continue
+        rng = re.fullmatch(r'bytes=(\d+)-(\d*)', r.get('range') or '')
+        if not rng:
+            spans.append((0, size))
+        else:
+            end = int(rng.group(2)) + 1 if rng.group(2) else size
+            spans.append((int(rng.group(1)), min(end, size)))
+    covered = 0
+    for a, b in sorted(spans):
+        if a > covered:
+            break
+        covered = max(covered, b)
+    assert covered == size, (
+        '%s came through the CDN only up to byte %d of %d:\n%s'
+        % (CHECKPOINT, covered, size, util.fmt_rows(rows)))

@@ -8,20 +8,11 @@ import os
 
 import util
 
-
-def _publish(tmp_path):
-    d = tmp_path / 'pub'
-    (d / 'nested' / 'deep').mkdir(parents=True)
-    files = {'hello.txt': b'hello from a published repo\n',
-             'nested/deep/info.json': b'{"published": true}\n',
-             'weights.bin': util_bytes(12 * 1024 * 1024 + 123)}
-    for rel, data in files.items():
-        with open(d / rel, 'wb') as f:
-            f.write(data)
-    return str(d), files
+BIG = 12 * 1024 * 1024 + 123  # past the 10 MiB LFS threshold, not chunk-aligned
 
 
-def util_bytes(n):
+def pattern_bytes(n):
+    """n bytes that differ at every offset (a shifted range shows)."""
     out = bytearray()
     i = 0
     while len(out) < n:
@@ -30,36 +21,64 @@ def util_bytes(n):
     return bytes(out[:n])
 
 
-def _check(top, files):
-    got = util.walk_files(top)
-    assert got == sorted(list(files) + ['.gitattributes']), got
+def _publish(tmp_path):
+    d = tmp_path / 'pub'
+    files = {'hello.txt': b'hello from a published repo\n',
+             'nested/deep/info.json': b'{"published": true}\n',
+             'weights.bin': pattern_bytes(BIG)}
     for rel, data in files.items():
-        assert hashlib.sha256(util.read_bytes(
-            os.path.join(top, *rel.split('/')))).hexdigest() == \
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return str(d), files
+
+
+def _check(top, files):
+    """The mounted tree holds exactly the published files (plus the
+    .gitattributes the fake Hub adds), byte for byte."""
+    got = util.walk_files(top)
+    assert sorted(got) == sorted(list(files) + ['.gitattributes']), got
+    for rel, data in files.items():
+        mounted = util.read_bytes(os.path.join(top, *rel.split('/')))
+        assert hashlib.sha256(mounted).hexdigest() == \
             hashlib.sha256(data).hexdigest(), rel
+
+
+def _cdn_rows(h, sha256):
+    return [r for r in h.requests()
+            if util.classify(r) == 'cdn' and sha256 in (r.get('path') or '')]
 
 
 def test_published_dir_mounts_whole_hub_and_single_repo(mount, repo_hub,
                                                         tmp_path):
     d, files = _publish(tmp_path)
+    big_sha = hashlib.sha256(files['weights.bin']).hexdigest()
     h = repo_hub({'acme/pub': d, 'datasets/acme/pubdata': d})
     m = mount(endpoint=h.api)
     _check(m.path('acme', 'pub'), files)
     _check(m.path('datasets', 'acme', 'pubdata'), files)
-    cdn = [r for r in h.requests() if util.classify(r) == 'cdn']
-    assert cdn and all('weights.bin' in (r.get('query') or '') or
-                       r.get('range') for r in cdn), util.fmt_rows(cdn)
-    # regular files come from the Hub itself, the LFS one from the CDN
-    assert not [r for r in cdn if 'hello.txt' in str(r.get('query'))]
+    rows = h.requests()
+    assert _cdn_rows(h, big_sha), 'weights.bin must come from the CDN:\n' + \
+        util.fmt_rows(rows)
+    assert not [r for r in rows if util.classify(r) == 'resolve-cache' and
+                'weights.bin' in r.get('path', '')], util.fmt_rows(rows)
+
     s = mount('acme/pub', endpoint=h.api)
+    before = len(_cdn_rows(h, big_sha))
     _check(s.mnt, files)
     assert util.getxattr(s.mnt, 'user.hf.commit') == \
         util.getxattr(m.path('acme', 'pub'), 'user.hf.commit')
+    assert util.getxattr(s.mnt, 'user.hf.commit').decode() == \
+        h.commit('model', 'acme/pub')
+    assert len(_cdn_rows(h, big_sha)) > before, \
+        'a second mount with its own cache reads through the CDN again'
 
 
-def test_bad_repo_spec_exits_2(tmp_path):
-    for spec in ('noslash=%s' % tmp_path, 'acme/x=%s/missing' % tmp_path,
-                 'acme/x'):
-        r = util.run_cmd([util.PYTHON, util.FAKEHUB, '--port-file',
-                          str(tmp_path / 'p.json'), '--repo', spec])
-        assert r.returncode == 2 and 'fakehub: --repo' in r.stderr, (spec, r)
+def test_repo_hub_serves_several_hubs_in_one_test(repo_hub, tmp_path):
+    d, files = _publish(tmp_path)
+    a = repo_hub({'acme/one': d})
+    b = repo_hub({'spaces/acme/two': d})
+    assert a.api != b.api
+    assert 'hello.txt' in a.files('model', 'acme/one')
+    assert b.download('space', 'acme/two', 'main', 'hello.txt') == \
+        files['hello.txt']

@@ -521,6 +521,16 @@ def parse_spec(spec):
     return type, "/".join(parts), d
 
 
+def name_ok(rel):
+    """False for a path the Hub refuses: not UTF-8, an empty, "." or ".."
+    component, or anything under a .git/ folder."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:  # os.walk's surrogate escapes of non-UTF-8 bytes
+        return False
+    return not any(c in ("", ".", "..", ".git") for c in rel.split("/"))
+
+
 def published_repo(type, id, top):
     """A repo of one commit on main holding every regular file under top:
     LFS by the patterns above or by size, a .gitattributes added if top has
@@ -538,7 +548,7 @@ def published_repo(type, id, top):
                 raise PublishError("--repo %s: %r is a symbolic link" % (id, rel))
             if not os.path.isfile(p):
                 raise PublishError("--repo %s: %r is not a regular file" % (id, rel))
-            if any(c in ("", ".", "..") for c in rel.split("/")):
+            if not name_ok(rel):
                 raise PublishError("--repo %s: the Hub refuses the name %r" % (id, rel))
             with open(p, "rb") as f:
                 data = f.read()
@@ -563,7 +573,8 @@ def build(published=()):
     repos = _repos()
     for type, id, d in published:
         if any(r.type == type and r.id.lower() == id.lower() for r in repos):
-            raise PublishError("--repo %s: the fixture has that repo already" % id)
+            raise PublishError("--repo %s: the Hub has that repo already (fixture or "
+                               "an earlier --repo)" % id)
         repos.append(published_repo(type, id, d))
     return Fixture(repos, users, orgs, tokens)
 

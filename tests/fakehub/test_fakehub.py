@@ -64,13 +64,13 @@ class Answer:
 class Hub:
     """A running fakehub subprocess."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, args=()):
         self.port_file = os.path.join(tmp, "ports.json")
         self.stderr = open(os.path.join(tmp, "stderr.txt"), "w+")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [PYTHON, os.path.join(HERE, "fakehub.py"), "--port-file", self.port_file, "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=self.stderr)
+            [PYTHON, os.path.join(HERE, "fakehub.py"), "--port-file", self.port_file, "--quiet"]
+            + list(args), stdout=subprocess.DEVNULL, stderr=self.stderr)
         deadline = t0 + TIMEOUT
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -1018,3 +1018,183 @@ def test_blob_dir_and_cdn_base(tmp_path):
     finally:
         proc.terminate()
         proc.wait(TIMEOUT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Published repos (--repo SPEC): a directory's files served like a fixture repo
+
+MIB10 = 10 * 1024 * 1024
+PUB_FILES = {  # path -> (bytes, stored in LFS?)
+    "hello.txt": (b"hello from a published directory\n", False),
+    "nested/deep/info.json": (b'{"published": true}\n', False),
+    "weights.bin": (fixture_mod.rand_bytes("pub weights", 3000), True),  # LFS by pattern
+    "big.dat": (fixture_mod.rand_bytes("pub big", MIB10), True),  # LFS by size
+    "under.dat": (fixture_mod.rand_bytes("pub under", MIB10 - 1), False),  # just under
+}
+
+
+def git_oid(data):
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def write_tree(top, files):
+    for rel, data in files.items():
+        p = os.path.join(top, *rel.split("/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
+def run_fakehub(tmp, *args):
+    return subprocess.run([PYTHON, os.path.join(HERE, "fakehub.py"), "--port-file",
+                           os.path.join(str(tmp), "p.json"), "--quiet"] + list(args),
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def pub(tmp_path_factory):
+    top = str(tmp_path_factory.mktemp("pubdir"))
+    write_tree(top, {p: d for p, (d, _) in PUB_FILES.items()})
+    h = Hub(str(tmp_path_factory.mktemp("pubhub")),
+            ["--repo", "acme/pub=" + top, "--repo", "datasets/acme/pubdata=" + top,
+             "--repo", "spaces/acme/pubspace=" + top])
+    h.top = top
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_published_tree_lists_files_with_git_oids_and_lfs(pub):
+    for api in ("models/acme/pub", "datasets/acme/pubdata", "spaces/acme/pubspace"):
+        pages = follow_pages(pub, "/api/%s/tree/main?recursive=true" % api)
+        entries = {e["path"]: e for p in pages for e in p}
+        assert set(entries) == set(PUB_FILES) | {".gitattributes", "nested", "nested/deep"}
+        assert entries["nested"]["type"] == "directory"
+        for path, (data, lfs) in PUB_FILES.items():
+            e = entries[path]
+            assert e["type"] == "file" and e["size"] == len(data), path
+            if lfs:
+                sha = hashlib.sha256(data).hexdigest()
+                pointer = ("version https://git-lfs.github.com/spec/v1\noid sha256:%s\n"
+                           "size %d\n" % (sha, len(data))).encode()
+                assert e["lfs"] == {"oid": sha, "size": len(data),
+                                    "pointerSize": len(pointer)}, path
+                assert e["oid"] == git_oid(pointer), path
+            else:
+                assert "lfs" not in e and e["oid"] == git_oid(data), path
+    root = [e["path"] for e in pub.get("/api/models/acme/pub/tree/main").json()]
+    assert root == ["nested", ".gitattributes", "big.dat", "hello.txt", "under.dat",
+                    "weights.bin"], "directories first, then files by name"
+    attrs = pub.get(pub.head("/acme/pub/resolve/main/.gitattributes").h("Location")).body
+    for pat in ("*.safetensors", "*.gguf", "*.bin", "*.parquet", "*.zst"):
+        assert (pat + " filter=lfs diff=lfs merge=lfs -text\n").encode() in attrs
+
+
+def test_published_info_paths_info_and_dates(pub):
+    info = pub.get("/api/models/acme/pub").json()
+    assert info["id"] == "acme/pub" and info["private"] is False and info["gated"] is False
+    assert sorted(s["rfilename"] for s in info["siblings"]) == sorted(
+        list(PUB_FILES) + [".gitattributes"])
+    sha = info["sha"]
+    assert re.fullmatch(r"[0-9a-f]{40}", sha)
+    a = pub.req("POST", "/api/models/acme/pub/paths-info/main",
+                body=json.dumps({"paths": ["hello.txt", "nested/deep", "nope"], "expand": True}),
+                headers={"Content-Type": "application/json"})
+    got = {e["path"]: e for e in a.json()}
+    assert set(got) == {"hello.txt", "nested/deep"}
+    assert got["hello.txt"]["oid"] == git_oid(PUB_FILES["hello.txt"][0])
+    assert got["nested/deep"]["type"] == "directory"
+    assert got["hello.txt"]["lastCommit"] == {"id": sha, "title": "Upload folder",
+                                              "date": info["lastModified"]}
+    out = pub.ctl("fixture")
+    (repo,) = [r for r in out["repos"] if r["id"] == "acme/pub"]
+    assert repo["refs"] == {"main": sha}
+    assert set(repo["commits"][sha]["files"]) == set(PUB_FILES) | {".gitattributes"}
+
+
+def test_published_resolve_redirects_and_ranges(pub):
+    small = pub.head("/acme/pub/resolve/main/nested/deep/info.json")
+    assert small.status == 307 and small.h("Location").startswith("/api/resolve-cache/models/")
+    assert pub.get(small.h("Location")).body == PUB_FILES["nested/deep/info.json"][0]
+    under = pub.head("/datasets/acme/pubdata/resolve/main/under.dat")
+    assert under.status == 307, "a regular file is served by the Hub, not the CDN"
+    data = PUB_FILES["big.dat"][0]
+    a = pub.head("/datasets/acme/pubdata/resolve/main/big.dat")
+    assert a.status == 302 and a.h("X-Linked-Size") == str(len(data))
+    assert a.h("X-Linked-Etag") == '"%s"' % hashlib.sha256(data).hexdigest()
+    loc = a.h("Location")
+    assert loc.startswith(pub.urls["cdn"] + "/") and "X-Amz-Signature=" in loc
+    part = pub.get(loc, headers={"Range": "bytes=%d-%d" % (MIB10 - 5000, MIB10 - 1)})
+    assert part.status == 206 and part.body == data[-5000:]
+    assert part.h("Content-Range") == "bytes %d-%d/%d" % (MIB10 - 5000, MIB10 - 1, MIB10)
+    w = pub.head("/spaces/acme/pubspace/resolve/main/weights.bin")
+    assert w.status == 302
+    assert pub.get(w.h("Location")).body == PUB_FILES["weights.bin"][0]
+
+
+def test_published_commit_sha_derives_from_names_and_bytes(pub, tmp_path):
+    served = pub.get("/api/models/acme/pub").json()["sha"]
+
+    def sha(top, id="acme/pub"):
+        fx = fixture_mod.build([("model", id, top)])
+        return fx.repo("model", id).refs["main"]
+
+    assert sha(pub.top) == served, "the served sha is the one build() derives"
+    other = str(tmp_path / "other")
+    write_tree(other, {"hello.txt": b"hello from a published directory\n"})
+    first = sha(other)
+    assert sha(other) == first
+    write_tree(other, {"hello.txt": b"hello from a published directory!"})
+    assert sha(other) != first, "changed bytes change the commit"
+    assert sha(other, "acme/pub2") != sha(other), "the repo id is part of the commit"
+    os.rename(os.path.join(other, "hello.txt"), os.path.join(other, "hi.txt"))
+    assert sha(other) != first
+
+
+def test_published_gitattributes_of_dir_is_kept(tmp_path):
+    write_tree(str(tmp_path), {".gitattributes": b"*.dat filter=lfs diff=lfs merge=lfs -text\n",
+                               "x.dat": b"tiny but LFS by the name pattern\n"})
+    fx = fixture_mod.build([("model", "acme/attrs", str(tmp_path))])
+    files = fx.repo("model", "acme/attrs").commits[
+        fx.repo("model", "acme/attrs").refs["main"]].files
+    assert files[".gitattributes"].data == b"*.dat filter=lfs diff=lfs merge=lfs -text\n"
+    assert not files["x.dat"].lfs, "classification follows the Hub's usual patterns only"
+
+
+@pytest.mark.parametrize("spec,why", [
+    ("acme/x", "want [datasets/|spaces/]NS/NAME=DIR"),
+    ("noslash=DIR", "is not a repo id"),
+    ("models/acme/x=DIR", "is not a repo id"),
+    ("acme/../x=DIR", "is not a repo id"),
+    ("acme/x=DIR/missing", "is not a directory"),
+    ("acme/tiny=DIR", "has that repo already"),
+])
+def test_published_bad_spec_exits_2(tmp_path, spec, why):
+    r = run_fakehub(tmp_path, "--repo", spec.replace("DIR", str(tmp_path)))
+    assert r.returncode == 2, r
+    assert r.stderr.startswith("fakehub: --repo ") and why in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1, "one clear line, no traceback: " + r.stderr
+    assert not os.path.exists(tmp_path / "p.json")
+
+
+@pytest.mark.parametrize("name,why", [
+    ("link.txt", "is a symbolic link"),
+    ("linkdir", "is a symbolic link"),
+    (".git/config", "refuses the name"),
+    (b"bad\xff.txt", "refuses the name"),
+])
+def test_published_refused_files_exit_2(tmp_path, name, why):
+    top = tmp_path / "d"
+    write_tree(str(top), {"ok.txt": b"ok\n"})
+    if name == "link.txt":
+        os.symlink("ok.txt", str(top / name))
+    elif name == "linkdir":
+        os.symlink(".", str(top / name))
+    elif isinstance(name, bytes):
+        with open(os.path.join(os.fsencode(str(top)), name), "wb") as f:
+            f.write(b"x")
+    else:
+        write_tree(str(top), {name: b"x"})
+    r = run_fakehub(tmp_path, "--repo", "acme/x=%s" % top)
+    assert r.returncode == 2 and why in r.stderr and r.stderr.count("\n") == 1, r

@@ -38,15 +38,6 @@ TOKEN = util.TOKENS['alice']
 SLICE = 1024 * 1024  # `slice 1m` in the config
 
 
-def free_port():
-    """A port nothing listens on now (bound to port 0, then closed)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Nginx:
     """Debian's nginx in the foreground with the documented config."""
 
@@ -55,9 +46,9 @@ class Nginx:
         os.makedirs(self.dir)
         self.cdn_hostport = urllib.parse.urlsplit(hub.cdn).netloc
         self.hub_api = hub.api
-        self.proxy_port = free_port()
-        self.endpoint_port = free_port()
-        self.cdn_cache_port = free_port()
+        self.proxy_port = util.closed_port()
+        self.endpoint_port = util.closed_port()
+        self.cdn_cache_port = util.closed_port()
         self.access_log = os.path.join(self.dir, 'access.log')
         self.stderr_path = os.path.join(self.dir, 'stderr')
         self.conf = os.path.join(self.dir, 'nginx.conf')
@@ -281,7 +272,7 @@ def test_four_nodes_share_one_cache_through_http_proxy(hub, mount, nginx):
 def test_no_proxy_decides_what_bypasses_the_proxy(hub, mount):
     """A dead proxy: hosts NO_PROXY names work, the others do not."""
     info = hub.files('model', REPO)[BIG]
-    dead = 'http://127.0.0.1:%d' % free_port()
+    dead = 'http://127.0.0.1:%d' % util.closed_port()
     base = {'HTTP_PROXY': None, 'http_proxy': dead, 'ALL_PROXY': None,
             'all_proxy': None, 'NO_PROXY': None, 'no_proxy': None}
 

@@ -77,17 +77,22 @@ def expected_ids(tokenizer_json, text):
     return [vocab.get(w, unk) for w in re.findall(r'\w+|[^\w\s]+', text)]
 
 
+def mount_tiny(mount, layout):
+    """(root, model) for env.localModelPath and from_pretrained(): the
+    whole Hub mounted (model 'acme/tiny'), or acme/tiny alone (the mount
+    point's parent and its name)."""
+    if layout == 'whole-hub':
+        return mount().mnt, 'acme/tiny'
+    m = mount(spec='acme/tiny')
+    return os.path.dirname(m.mnt), os.path.basename(m.mnt)
+
+
 @pytest.mark.parametrize('layout', ['whole-hub', 'single-repo'])
 def test_transformers_js_tokenizer_from_the_mount(mount, hub, node, layout):
     want = expected_ids(hub.download(*TINY, 'main', 'tokenizer.json'),
                         SENTENCE)
     assert 0 in want and len(set(want)) > 3, want  # the sentence is useful
-    if layout == 'whole-hub':
-        m = mount()
-        root, model = m.mnt, 'acme/tiny'
-    else:
-        m = mount(spec='acme/tiny')
-        root, model = os.path.dirname(m.mnt), os.path.basename(m.mnt)
+    root, model = mount_tiny(mount, layout)
     hub.reset()
     got = run_node(node, 'tokenize.mjs', root, model, SENTENCE)
     assert got['ids'] == want, (
@@ -248,12 +253,7 @@ def test_transformers_js_config_and_tokenizer_offline(mount, hub, node,
     config = json.loads(hub.download(*TINY, 'main', 'config.json'))
     want = expected_ids(hub.download(*TINY, 'main', 'tokenizer.json'),
                         SENTENCE)
-    if layout == 'whole-hub':
-        m = mount()
-        root, model = m.mnt, 'acme/tiny'
-    else:
-        m = mount(spec='acme/tiny')
-        root, model = os.path.dirname(m.mnt), os.path.basename(m.mnt)
+    root, model = mount_tiny(mount, layout)
     hub.reset()
     out = run_offline(node, root, model, 'config,tokenizer', SENTENCE)
     assert out['network'] == [], (

@@ -767,17 +767,18 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
         ch->state = CH_FAILED;
         ch->err = hub_err_to_errno(err);
         ch->why = *why;
-        /* another process waiting for this chunk fetches it itself */
+        /* another process waiting for this chunk fetches it itself;
+         * released before the chunk stops LOADING, since cache_free()
+         * frees c->share once nothing is LOADING */
         lock_fd = ch->fetch_fd;
         ch->fetch_fd = -1;
         snprintf(key, sizeof(key), "%s", ch->key);
+        cache_share_fetch_unlock(c->share, key, idx, lock_fd);
         table_remove(c, ch);
         unpin(c, ch);
     }
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    if (lock_fd >= 0)
-        cache_share_fetch_unlock(c->share, key, idx, lock_fd);
     if (free_file)
         file_destroy(f);
 }

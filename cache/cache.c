@@ -82,6 +82,10 @@
 #include "cache/sha256.h"
 #include "net/log.h"
 
+/* Range requests one file may have in flight at once (of the hub's
+ * HUB_DEFAULT_CONNS per host). */
+#define FILE_FETCHES_MAX (HUB_DEFAULT_CONNS - HUB_DEFAULT_CONNS / 4)
+
 #define TABLE_BUCKETS 1024
 
 struct chunk {
@@ -122,7 +126,8 @@ struct cache_file {
     char key[CACHE_KEY_MAX];
     uint64_t size;
     struct hub_file *hf;
-    int refs;   /* protected by c->lock */
+    int refs;     /* protected by c->lock */
+    int fetching; /* range requests in flight; protected by c->lock */
     char *name; /* "repo: path", for log lines */
 
     /* Whole-file check (LFS files, whose key is their sha256): complete
@@ -405,6 +410,7 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
 
     snprintf(key, sizeof(key), "%s", ch->key);
     pthread_mutex_lock(&c->lock);
+    f->fetching--;
     file_release_locked(f, &free_file);
     ch->busy &= ~fe->mask;
     ch->inflight--;
@@ -452,6 +458,7 @@ static struct fetch *fetch_prepare(struct cache *c, struct cache_file *f,
     fe->f = f;
     fe->mask = mask;
     f->refs++;
+    f->fetching++;
     ch->inflight++;
     return fe;
 }
@@ -544,7 +551,7 @@ static bool disk_load(struct cache *c, struct chunk *ch, uint64_t want,
     return true;
 }
 
-/* A whole-chunk fetch across processes (invariant 7): takes the chunk's
+/* A network fetch across processes (invariant 7): takes the chunk's
  * fetch lock, waiting while another process holds it, then reads what
  * that one stored. Called without c->lock for blocks want of ch, which
  * the caller holds busy. Returns the blocks it loaded; *fd the lock (or
@@ -629,7 +636,7 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         uint64_t missing = need & ~ch->have, take, got, present, span;
         struct fetch *fe[64];
         int nfe, lock_fd = -1;
-        bool waited = false, whole;
+        bool waited = false;
 
         if (!missing)
             break;
@@ -669,12 +676,20 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
             pthread_cond_broadcast(&c->cond);
             continue;
         }
+        /* a file leaves a quarter of the connections to other files, so
+         * a stalled CDN never holds every transfer slot of its host */
+        if (f->fetching >= FILE_FETCHES_MAX) {
+            ch->busy &= ~take;
+            pthread_cond_broadcast(&c->cond);
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
         /* the network: the blocks still wanted, widened by the stream */
         span = take | widen(ch, 0, at + n, ahead);
-        whole = (span | ch->have | ch->busy) == ch->all;
         ch->busy |= span;
-        if (whole && ch->fetch_fd < 0 && ch->inflight == 0 &&
-            share_of(c)) {
+        /* any network fetch holds the chunk's cross-process lock, so
+         * two processes never fetch one block (invariant 7) */
+        if (ch->fetch_fd < 0 && share_of(c)) {
             pthread_mutex_unlock(&c->lock);
             got = share_lock_chunk(c, ch, span, &lock_fd, &waited);
             pthread_mutex_lock(&c->lock);
@@ -696,8 +711,8 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         }
         nfe = 0;
         if (span) {
-            c->st.misses++;
             nfe = fetch_runs(c, f, ch, span, fe);
+            c->st.misses += (uint64_t)nfe;
         }
         pthread_mutex_unlock(&c->lock);
         cache_share_fetch_unlock(share_of(c), ch->key, ch->idx, lock_fd);
@@ -754,8 +769,10 @@ static void start_readahead(struct cache *c, struct cache_file *f,
             cache_share_fetch_unlock(sh, f->key, idx, fd);
             continue;
         }
-        /* keep room for readers: use at most all but two buffers */
-        if (c->nbuf >= c->mem_chunks - 2 && !c->lru_head) {
+        /* keep room for readers: use at most all but two buffers, and
+         * a file's share of the connections */
+        if ((c->nbuf >= c->mem_chunks - 2 && !c->lru_head) ||
+            f->fetching >= FILE_FETCHES_MAX) {
             pthread_mutex_unlock(&c->lock);
             cache_share_fetch_unlock(sh, f->key, idx, fd);
             return;

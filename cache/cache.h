@@ -61,14 +61,14 @@ struct cache_config {
 struct cache_stats {
     uint64_t hits_mem;     /* chunk already in memory */
     uint64_t hits_disk;    /* chunk read back from the disk store */
-    uint64_t misses;       /* chunk fetched from the network */
+    uint64_t misses;       /* range requests for chunk blocks */
     uint64_t readahead;    /* chunks fetched ahead of the reader */
     uint64_t corrupt;      /* chunks that failed verification */
     uint64_t disk_bytes;   /* bytes in the disk store now, every process's */
     uint64_t disk_chunks;
     uint64_t evicted;      /* chunks evicted from disk */
     uint64_t write_errors; /* chunks that could not be stored */
-    uint64_t stored;       /* chunks this process stored */
+    uint64_t stored;       /* writes of fetched blocks to chunk files */
     uint64_t from_peers;   /* chunks another process fetched while this one
                             * waited for them (one fetch for both) */
     int processes;         /* hfmount processes using the store now */

@@ -1,44 +1,65 @@
 /*
- * cache.c - chunk store: memory buffers, the disk store, single-flight
- * fetches, readahead, and LRU eviction on disk.
+ * cache.c - chunks in memory: buffers, single-flight loads and fetches of
+ * blocks, readahead, the whole-file check, and the writer thread that
+ * hands fetched blocks to the disk store (cache_store.c; the file format
+ * is cache_format.c's).
  *
- * DESIGN. A read is served from chunks. Each chunk lives in the chunk table
- * (memory) while someone uses it; its bytes come from the disk store when
- * present and verified, else from one range request. A writer thread
- * persists fetched chunks and evicts old ones from disk, so no reader or
- * the network thread ever waits on disk writes.
+ * DESIGN. A file is cut into CACHE_CHUNK_SIZE chunks, a chunk into
+ * CACHE_BLOCK_SIZE blocks. A chunk in memory has one buffer for all its
+ * bytes and a bitmap of the blocks in it (have); a read waits only for the
+ * blocks it touches. A block comes from the chunk file when the file holds
+ * it (checked against its own hash), else from one range request for the
+ * blocks the read needs, widened by what the reader's stream asks for
+ * (cache_advise): a read that does not continue a stream asks for just its
+ * blocks; a sequential stream asks for more with each read and then for
+ * whole chunks ahead. The writer thread stores fetched blocks, so no
+ * reader or the network thread waits on disk writes.
  *
- *   (absent) --get--> LOADING --disk ok / fetch ok--> READY --evict--> (absent)
- *                        |                              ^
- *                        +--fetch failed--> FAILED      | (LRU of unpinned
- *                           (unlinked from the table,   |  READY buffers)
- *                            freed at pins == 0)
+ * A block of a chunk in memory:
+ *
+ *   (missing) --a reader takes it (busy)--> disk load --ok--> have
+ *                                              |
+ *                                              +--not on disk--> fetch --ok--> have, dirty
+ *                                                                  |             |
+ *                                                           failed (missing    writer stores
+ *                                                           again, waiters     it (dirty
+ *                                                           get the error)     cleared)
+ *
+ * A chunk stays in the table while pinned or while it has blocks (then on
+ * the LRU of unpinned chunks, freed when a buffer is needed).
  *
  * Invariants:
- *  1. At most one LOADING entry per (key, idx): concurrent readers of a chunk
- *     wait on it, so N readers cause one range request.
+ *  1. A block is loaded or fetched by one reader at a time (busy): N
+ *     readers of it cause one disk read or range request.
  *  2. A chunk with pins > 0 is never freed or evicted from memory; pins
- *     count readers using or waiting for it, the fetch in flight, and the
- *     writer's pending write.
+ *     count readers using or waiting for it, each fetch in flight, and the
+ *     writer's pending store. A block in have is never written again
+ *     until the chunk is freed, so the writer and readers read it without
+ *     a lock.
  *  3. Memory holds at most mem_chunks buffers; readahead never starts a
  *     fetch that would pass that, readers wait for an unpinned buffer. A
- *     reader holds at most one pin while it waits (cache_read unpins a
- *     chunk before the next; cache_read_span pins one chunk only), so
- *     readers waiting for buffers never hold all of them.
- *  4. A chunk file is written to a temporary name and renamed, and carries
- *     its own XXH3 and header checksum: a torn, truncated, bit-rotted or
- *     edited file fails verification, is unlinked and fetched again. It is
- *     never served.
- *  5. The disk store's byte count (disk index) stays <= max_bytes + one
- *     chunk being written: the writer evicts before it writes.
+ *     reader holds at most one pin while it waits, so readers waiting for
+ *     buffers never hold all of them.
+ *  4. Chunk files are cache_format.c's: new ones through a temporary name
+ *     and a rename, blocks added in place before the header that lists
+ *     them; every block is checked against its hash when read, a header
+ *     or block that fails drops the file, and it is fetched again. Nothing
+ *     unverified is served.
+ *  5. The disk store's byte count, shared by every process on the
+ *     directory, stays <= max_bytes + one chunk per process writing: the
+ *     writer evicts before it stores.
  *  6. No lock is held across network I/O, disk I/O or a wait.
+ *  7. Across processes, a whole-chunk fetch (a sequential stream, or
+ *     readahead) holds the chunk's fetch lock (cache_share.h) until its
+ *     blocks are stored; another process wanting the chunk waits, then
+ *     reads the file. Small fetches for random reads take no lock.
  *
- * Lock order: c->lock, then c->disk_lock (never the reverse); hub locks are
- * taken inside hub_ calls, which never call back here with a lock held.
+ * Lock order: c->lock, then the store's lock (never the reverse); hub
+ * locks are taken inside hub_ calls, which never call back here with a
+ * lock held.
  */
 #include "cache/cache.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -47,7 +68,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -55,51 +75,50 @@
 
 #include <xxhash.h>
 
+#include "cache/cache_format.h"
 #include "cache/cache_internal.h"
 #include "cache/cache_share.h"
+#include "cache/cache_store.h"
 #include "cache/sha256.h"
 #include "net/log.h"
 
-#define CHUNK_MAGIC "HFMCHNK1"
+/* Range requests one file may have in flight at once (of the hub's
+ * HUB_DEFAULT_CONNS per host). */
+#define FILE_FETCHES_MAX (HUB_DEFAULT_CONNS - HUB_DEFAULT_CONNS / 4)
+
 #define TABLE_BUCKETS 1024
-#define DISK_BUCKETS 8192
-
-struct chunk_hdr {
-    char magic[8];
-    uint64_t idx;
-    uint64_t len;
-    uint64_t data_xxh3;
-    char key[CACHE_KEY_MAX];
-    uint64_t hdr_xxh3; /* of every byte above */
-};
-
-enum chunk_state { CH_LOADING, CH_READY, CH_FAILED };
 
 struct chunk {
     char key[CACHE_KEY_MAX];
     uint64_t idx;
-    enum chunk_state state;
     char *buf;
     size_t len;
-    int pins;           /* protected by c->lock */
-    bool in_table;      /* protected by c->lock */
-    bool readahead;     /* fetched ahead, not yet used */
-    int err;            /* FAILED: -errno */
-    struct hub_why why; /* FAILED: cause */
-    struct cache_file *file; /* the fetch's source, a reference */
-    int fetch_fd; /* the cross-process fetch lock while fetched, or -1 */
+    uint64_t all;      /* every block of the chunk */
+    uint64_t have;     /* blocks in buf, verified; protected by c->lock */
+    uint64_t busy;     /* blocks being loaded or fetched; c->lock */
+    uint64_t dirty;    /* fetched blocks not yet stored; c->lock */
+    uint64_t on_disk;  /* blocks the chunk file held when looked at */
+    bool disk_seen;    /* on_disk is known; c->lock */
+    uint64_t failed;   /* blocks whose last fetch failed; c->lock */
+    unsigned fail_gen; /* bumped at each failed fetch; c->lock */
+    int err;           /* the last failure: -errno and cause */
+    struct hub_why why;
+    int pins;       /* protected by c->lock */
+    int inflight;   /* fetches in flight; c->lock */
+    bool in_table;  /* protected by c->lock */
+    bool queued;    /* on the writer queue; c->lock */
+    bool readahead; /* fetched ahead, not yet used */
+    int fetch_fd;   /* the cross-process fetch lock (invariant 7), or -1 */
     struct chunk *hnext;
-    struct chunk *lprev, *lnext; /* LRU of unpinned READY chunks */
+    struct chunk *lprev, *lnext; /* LRU of unpinned chunks with blocks */
     struct chunk *wnext;         /* writer queue */
 };
 
-struct disk_ent {
-    char key[CACHE_KEY_MAX];
-    uint64_t idx;
-    uint64_t bytes;
-    struct timespec mtime; /* the file's, when we last saw it */
-    struct disk_ent *hnext;
-    struct disk_ent *lprev, *lnext; /* LRU, head = oldest */
+/* One range request: blocks mask of chunk ch, from file f. */
+struct fetch {
+    struct chunk *ch;
+    struct cache_file *f; /* a reference */
+    uint64_t mask;
 };
 
 struct cache_file {
@@ -107,16 +126,18 @@ struct cache_file {
     char key[CACHE_KEY_MAX];
     uint64_t size;
     struct hub_file *hf;
-    int refs; /* protected by c->lock */
+    int refs;     /* protected by c->lock */
+    int fetching; /* range requests in flight; protected by c->lock */
     char *name; /* "repo: path", for log lines */
 
-    /* Whole-file check (LFS files, whose key is their sha256): chunks are
-     * hashed as a reader reaches them in order from the first. */
+    /* Whole-file check (LFS files, whose key is their sha256): complete
+     * chunks are hashed as a reader reaches them in order from the
+     * first. */
     bool hash_on;
     pthread_mutex_t hash_lock;
-    struct sha256 hash;        /* protected by hash_lock */
+    struct sha256 hash;         /* protected by hash_lock */
     _Atomic uint64_t hash_next; /* next chunk to hash; written under hash_lock */
-    _Atomic bool hash_bad; /* the last complete pass did not match */
+    _Atomic bool hash_bad;      /* the last complete pass did not match */
 };
 
 struct cache {
@@ -125,46 +146,30 @@ struct cache {
     int mem_chunks;
     int ra_max;
     struct hub *hub;
-    struct cache_share *share; /* NULL when the store is unusable */
+    struct cache_store *store; /* NULL when the disk is unusable */
     bool disk_ok; /* the store can be written: set once in cache_new */
     const struct cache_io *io;
 
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* any chunk changed state or was unpinned */
+    pthread_cond_t cond;                /* a chunk changed or was unpinned */
     struct chunk *table[TABLE_BUCKETS]; /* protected by lock */
-    int nbuf;                 /* buffers allocated; protected by lock */
+    int nbuf;        /* buffers allocated; protected by lock */
     char *free_bufs; /* full-size buffers to reuse, linked through their
                       * first bytes; protected by lock */
     struct chunk *lru_head, *lru_tail; /* protected by lock */
     struct chunk *wq_head, *wq_tail;   /* protected by lock */
-    bool stopping;            /* protected by lock */
-    pthread_cond_t wcond;     /* writer queue */
+    bool stopping;                     /* protected by lock */
+    pthread_cond_t wcond;              /* writer queue */
     pthread_t writer;
     bool writer_started;
 
-    pthread_mutex_t disk_lock;
-    struct disk_ent *disk[DISK_BUCKETS]; /* protected by disk_lock */
-    struct disk_ent *dlru_head, *dlru_tail; /* protected by disk_lock */
-    uint64_t disk_bytes;   /* protected by disk_lock */
-    uint64_t disk_chunks;  /* protected by disk_lock */
-
-    struct cache_stats st; /* protected by lock (disk fields: disk_lock) */
+    struct cache_stats st; /* protected by lock */
     bool warned_write;     /* protected by lock */
 };
 
 static uint64_t hash_key(const char *key, uint64_t idx)
 {
     return XXH3_64bits_withSeed(key, strlen(key), idx);
-}
-
-/* ---- paths ---------------------------------------------------------- */
-
-static int chunk_path(const struct cache *c, const char *key, uint64_t idx,
-                      char *out, size_t cap)
-{
-    int n = snprintf(out, cap, "%s/chunks/%.2s/%s.%llu", c->dir, key, key,
-                     (unsigned long long)idx);
-    return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -187,430 +192,9 @@ static int mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
-/* ---- disk index (protected by disk_lock) ---------------------------- */
-
-static struct disk_ent **disk_slot(struct cache *c, const char *key,
-                                   uint64_t idx)
+static struct cache_share *share_of(struct cache *c)
 {
-    struct disk_ent **pp = &c->disk[hash_key(key, idx) % DISK_BUCKETS];
-    while (*pp && ((*pp)->idx != idx || strcmp((*pp)->key, key) != 0))
-        pp = &(*pp)->hnext;
-    return pp;
-}
-
-static void dlru_unlink(struct cache *c, struct disk_ent *e)
-{
-    if (e->lprev)
-        e->lprev->lnext = e->lnext;
-    else
-        c->dlru_head = e->lnext;
-    if (e->lnext)
-        e->lnext->lprev = e->lprev;
-    else
-        c->dlru_tail = e->lprev;
-    e->lprev = e->lnext = NULL;
-}
-
-static void dlru_push_tail(struct cache *c, struct disk_ent *e)
-{
-    e->lnext = NULL;
-    e->lprev = c->dlru_tail;
-    if (c->dlru_tail)
-        c->dlru_tail->lnext = e;
-    else
-        c->dlru_head = e;
-    c->dlru_tail = e;
-}
-
-static void disk_add(struct cache *c, const char *key, uint64_t idx,
-                     uint64_t bytes, const struct timespec *mtime)
-{
-    struct disk_ent **pp = disk_slot(c, key, idx);
-    struct disk_ent *e = *pp;
-    if (e) {
-        c->disk_bytes -= e->bytes;
-        e->bytes = bytes;
-        e->mtime = *mtime;
-        c->disk_bytes += bytes;
-        dlru_unlink(c, e);
-        dlru_push_tail(c, e);
-        return;
-    }
-    e = calloc(1, sizeof(*e));
-    if (!e)
-        return; /* unindexed file: evicted only after a recount */
-    snprintf(e->key, sizeof(e->key), "%s", key);
-    e->idx = idx;
-    e->bytes = bytes;
-    e->mtime = *mtime;
-    *pp = e;
-    dlru_push_tail(c, e);
-    c->disk_bytes += bytes;
-    c->disk_chunks++;
-}
-
-static void disk_remove(struct cache *c, const char *key, uint64_t idx)
-{
-    struct disk_ent **pp = disk_slot(c, key, idx);
-    struct disk_ent *e = *pp;
-    if (!e)
-        return;
-    *pp = e->hnext;
-    dlru_unlink(c, e);
-    c->disk_bytes -= e->bytes;
-    c->disk_chunks--;
-    free(e);
-}
-
-static void disk_clear(struct cache *c)
-{
-    for (int i = 0; i < DISK_BUCKETS; i++) {
-        struct disk_ent *e = c->disk[i];
-        while (e) {
-            struct disk_ent *next = e->hnext;
-            free(e);
-            e = next;
-        }
-        c->disk[i] = NULL;
-    }
-    c->dlru_head = c->dlru_tail = NULL;
-    c->disk_bytes = 0;
-    c->disk_chunks = 0;
-}
-
-static bool disk_has(struct cache *c, const char *key, uint64_t idx)
-{
-    bool has;
-    pthread_mutex_lock(&c->disk_lock);
-    has = *disk_slot(c, key, idx) != NULL;
-    pthread_mutex_unlock(&c->disk_lock);
-    return has;
-}
-
-/* A chunk file was just read (and its time stamp set to now): youngest in
- * the index; indexed if another process stored it. */
-static void disk_touch(struct cache *c, const char *key, uint64_t idx,
-                       uint64_t bytes)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    pthread_mutex_lock(&c->disk_lock);
-    disk_add(c, key, idx, bytes, &now);
-    pthread_mutex_unlock(&c->disk_lock);
-}
-
-/* The store's bytes as every process using it counts them. */
-static uint64_t store_bytes(struct cache *c)
-{
-    return c->share ? cache_share_bytes(c->share) : c->disk_bytes;
-}
-
-static bool ts_newer(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec
-                                  : a->tv_nsec > b->tv_nsec;
-}
-
-static void disk_recount(struct cache *c);
-
-/* Evicts the oldest chunk files until need more bytes fit in the store
- * that all its processes share (invariant 5). Writer thread only. The
- * candidates are this process's index, oldest first; a file another
- * process has read since we saw it (its time stamp moved) goes to the
- * young end instead. When the index runs dry with the store still over
- * (the others' files are not in it), one recount from a directory scan
- * refills it. */
-static void disk_make_room(struct cache *c, uint64_t need)
-{
-    bool recounted = false;
-    uint64_t spared = 0;
-
-    for (;;) {
-        char path[4200];
-        char key[CACHE_KEY_MAX];
-        uint64_t idx, bytes;
-        struct timespec seen;
-        struct stat st;
-        int rc;
-
-        pthread_mutex_lock(&c->disk_lock);
-        if (store_bytes(c) + need <= c->max_bytes) {
-            pthread_mutex_unlock(&c->disk_lock);
-            return;
-        }
-        if (!c->dlru_head || spared > c->disk_chunks) {
-            pthread_mutex_unlock(&c->disk_lock);
-            if (recounted || !c->share)
-                return;
-            recounted = true;
-            spared = 0;
-            disk_recount(c);
-            continue;
-        }
-        snprintf(key, sizeof(key), "%s", c->dlru_head->key);
-        idx = c->dlru_head->idx;
-        bytes = c->dlru_head->bytes;
-        seen = c->dlru_head->mtime;
-        pthread_mutex_unlock(&c->disk_lock);
-        if (chunk_path(c, key, idx, path, sizeof(path)) < 0)
-            rc = -ENAMETOOLONG;
-        else if (stat(path, &st) < 0)
-            rc = -errno; /* gone already: evicted by another process */
-        else if (ts_newer(&st.st_mtim, &seen)) {
-            pthread_mutex_lock(&c->disk_lock);
-            disk_add(c, key, idx, bytes, &st.st_mtim);
-            pthread_mutex_unlock(&c->disk_lock);
-            spared++;
-            continue;
-        } else {
-            if (c->share)
-                cache_share_evict_lock(c->share, false);
-            rc = c->io->unlink(path) < 0 ? -errno : 0;
-            if (rc == 0 && c->share)
-                cache_share_add(c->share, -(int64_t)bytes, -1);
-            if (c->share)
-                cache_share_evict_unlock(c->share);
-        }
-        pthread_mutex_lock(&c->disk_lock);
-        disk_remove(c, key, idx);
-        if (rc == 0)
-            c->st.evicted++;
-        pthread_mutex_unlock(&c->disk_lock);
-    }
-}
-
-/* Scans chunks/: rebuilds the index, oldest first by mtime, and removes
- * temporary files a crash left behind. */
-struct scan_ent {
-    char key[CACHE_KEY_MAX];
-    uint64_t idx;
-    uint64_t bytes;
-    struct timespec mtime;
-};
-
-static int cmp_scan(const void *a, const void *b)
-{
-    const struct scan_ent *x = a, *y = b;
-    if (x->mtime.tv_sec != y->mtime.tv_sec)
-        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
-    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
-        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
-    return 0;
-}
-
-static void disk_scan(struct cache *c)
-{
-    char top[4200];
-    DIR *d;
-    struct dirent *de;
-    struct scan_ent *v = NULL;
-    size_t n = 0, cap = 0;
-
-    snprintf(top, sizeof(top), "%s/chunks", c->dir);
-    d = opendir(top);
-    while (d && (de = readdir(d))) {
-        char sub[4400];
-        DIR *sd;
-        struct dirent *se;
-        if (de->d_name[0] == '.' || strlen(de->d_name) != 2)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
-        sd = opendir(sub);
-        if (!sd)
-            continue;
-        while ((se = readdir(sd))) {
-            char path[4700];
-            struct stat stb;
-            const char *dot;
-            char *end;
-            if (se->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
-            if (strstr(se->d_name, ".tmp")) {
-                /* under the exclusive evict lock no process is writing
-                 * one: this one was never renamed (a crash mid-write) */
-                (void)unlink(path);
-                continue;
-            }
-            dot = strrchr(se->d_name, '.');
-            if (!dot || (size_t)(dot - se->d_name) >= CACHE_KEY_MAX ||
-                stat(path, &stb) < 0 || !S_ISREG(stb.st_mode))
-                continue;
-            unsigned long long idx = strtoull(dot + 1, &end, 10);
-            if (*end != '\0')
-                continue;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                struct scan_ent *nv = realloc(v, ncap * sizeof(*v));
-                if (!nv)
-                    break;
-                v = nv;
-                cap = ncap;
-            }
-            snprintf(v[n].key, sizeof(v[n].key), "%.*s",
-                     (int)(dot - se->d_name), se->d_name);
-            v[n].idx = idx;
-            v[n].bytes = (uint64_t)stb.st_size;
-            v[n].mtime = stb.st_mtim;
-            n++;
-        }
-        closedir(sd);
-    }
-    if (d)
-        closedir(d);
-    if (n > 0)
-        qsort(v, n, sizeof(*v), cmp_scan);
-    pthread_mutex_lock(&c->disk_lock);
-    disk_clear(c);
-    for (size_t i = 0; i < n; i++)
-        disk_add(c, v[i].key, v[i].idx, v[i].bytes, &v[i].mtime);
-    pthread_mutex_unlock(&c->disk_lock);
-    free(v);
-}
-
-/* Counts the store anew from the directory, for every process: at start,
- * after a clean, and when eviction finds its index dry. Under the
- * exclusive evict lock, so no store or eviction is half done. */
-static void disk_recount(struct cache *c)
-{
-    if (c->share)
-        cache_share_evict_lock(c->share, true);
-    disk_scan(c);
-    if (c->share) {
-        pthread_mutex_lock(&c->disk_lock);
-        cache_share_set(c->share, c->disk_bytes, c->disk_chunks);
-        pthread_mutex_unlock(&c->disk_lock);
-        cache_share_evict_unlock(c->share);
-    }
-}
-
-/* ---- chunk files ---------------------------------------------------- */
-
-static void hdr_fill(struct chunk_hdr *h, const char *key, uint64_t idx,
-                     const char *buf, size_t len)
-{
-    memset(h, 0, sizeof(*h));
-    memcpy(h->magic, CHUNK_MAGIC, sizeof(h->magic));
-    h->idx = idx;
-    h->len = len;
-    h->data_xxh3 = XXH3_64bits(buf, len);
-    snprintf(h->key, sizeof(h->key), "%s", key);
-    h->hdr_xxh3 = XXH3_64bits(h, offsetof(struct chunk_hdr, hdr_xxh3));
-}
-
-/* 0 if the chunk was read and verified into buf; -ENOENT if absent;
- * -EBADMSG if present but wrong (then it is unlinked). */
-static int chunk_load(struct cache *c, const char *key, uint64_t idx,
-                      char *buf, size_t len)
-{
-    char path[4200];
-    struct chunk_hdr h;
-    int fd, rc;
-    const char *bad = NULL;
-
-    if (!c->disk_ok)
-        return -ENOENT;
-    rc = chunk_path(c, key, idx, path, sizeof(path));
-    if (rc < 0)
-        return rc;
-    fd = c->io->open(path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) {
-        /* evicted or cleaned by another process, if it was indexed */
-        pthread_mutex_lock(&c->disk_lock);
-        disk_remove(c, key, idx);
-        pthread_mutex_unlock(&c->disk_lock);
-        return -ENOENT;
-    }
-    if (c->io->pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
-        bad = "short header";
-    else if (memcmp(h.magic, CHUNK_MAGIC, sizeof(h.magic)) != 0)
-        bad = "bad magic";
-    else if (h.hdr_xxh3 !=
-             XXH3_64bits(&h, offsetof(struct chunk_hdr, hdr_xxh3)))
-        bad = "header checksum mismatch";
-    else if (h.idx != idx || h.len != len ||
-             strncmp(h.key, key, sizeof(h.key)) != 0)
-        bad = "header names another chunk";
-    else if (c->io->pread(fd, buf, len, sizeof(h)) != (ssize_t)len)
-        bad = "short data";
-    else if (XXH3_64bits(buf, len) != h.data_xxh3)
-        bad = "data checksum mismatch";
-    c->io->close(fd);
-    if (!bad) {
-        /* the time stamp is the age every process evicts by */
-        (void)utimensat(AT_FDCWD, path, NULL, 0);
-        disk_touch(c, key, idx, len + sizeof(h));
-        return 0;
-    }
-    hfm_log(HFM_LOG_WARN,
-            "cache chunk %llu of '%s' failed verification (%s), fetching "
-            "it again",
-            (unsigned long long)idx, key, bad);
-    if (c->io->unlink(path) == 0 && c->share)
-        cache_share_add(c->share, -(int64_t)(len + sizeof(h)), -1);
-    pthread_mutex_lock(&c->disk_lock);
-    disk_remove(c, key, idx);
-    pthread_mutex_unlock(&c->disk_lock);
-    pthread_mutex_lock(&c->lock);
-    c->st.corrupt++;
-    pthread_mutex_unlock(&c->lock);
-    return -EBADMSG;
-}
-
-static int write_all(struct cache *c, int fd, const void *p, size_t n,
-                     off_t off)
-{
-    const char *b = p;
-    while (n > 0) {
-        ssize_t w = c->io->pwrite(fd, b, n, off);
-        if (w < 0)
-            return -errno;
-        if (w == 0)
-            return -EIO;
-        b += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
-/* Invariant 4: temporary name, then rename. *replaced: a file of that
- * name was there already (another process stored the chunk too). */
-static int chunk_store(struct cache *c, const char *key, uint64_t idx,
-                       const char *buf, size_t len, bool *replaced)
-{
-    char path[4200], tmp[4300], dir[4200];
-    struct chunk_hdr h;
-    int fd, rc;
-
-    *replaced = false;
-    if (!c->disk_ok)
-        return 0; /* memory-only: nothing to store, nothing to report */
-    rc = chunk_path(c, key, idx, path, sizeof(path));
-    if (rc < 0)
-        return rc;
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    fd = c->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == ENOENT) {
-        snprintf(dir, sizeof(dir), "%s/chunks/%.2s", c->dir, key);
-        (void)mkdir_p(dir, 0700);
-        fd = c->io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    }
-    if (fd < 0)
-        return -errno;
-    hdr_fill(&h, key, idx, buf, len);
-    rc = write_all(c, fd, &h, sizeof(h), 0);
-    if (rc == 0)
-        rc = write_all(c, fd, buf, len, sizeof(h));
-    if (c->io->close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0)
-        *replaced = access(path, F_OK) == 0;
-    if (rc == 0 && c->io->rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        (void)c->io->unlink(tmp);
-    return rc;
+    return c->store ? cache_store_share(c->store) : NULL;
 }
 
 /* ---- chunk table (protected by c->lock) ----------------------------- */
@@ -687,7 +271,7 @@ static void buf_put(struct cache *c, char *b, size_t len)
 static void chunk_destroy(struct cache *c, struct chunk *ch)
 {
     if (ch->fetch_fd >= 0) /* never stored (memory-only, or stopping) */
-        cache_share_fetch_unlock(c->share, ch->key, ch->idx, ch->fetch_fd);
+        cache_share_fetch_unlock(share_of(c), ch->key, ch->idx, ch->fetch_fd);
     if (ch->buf) {
         buf_put(c, ch->buf, ch->len);
         c->nbuf--;
@@ -712,15 +296,16 @@ static void unpin(struct cache *c, struct chunk *ch)
     ch->pins--;
     if (ch->pins > 0)
         return;
-    if (!ch->in_table) {
+    if (ch->in_table && ch->have == 0)
+        table_remove(c, ch); /* nothing worth keeping */
+    if (!ch->in_table)
         chunk_destroy(c, ch);
-    } else if (ch->state == CH_READY) {
+    else
         lru_push_tail(c, ch);
-    }
     pthread_cond_broadcast(&c->cond);
 }
 
-/* Frees unpinned READY buffers, oldest first, until one more fits. */
+/* Frees unpinned chunks, oldest first, until one more buffer fits. */
 static bool mem_make_room(struct cache *c)
 {
     while (c->nbuf >= c->mem_chunks && c->lru_head) {
@@ -738,51 +323,6 @@ static void file_release_locked(struct cache_file *f, bool *free_it)
     *free_it = --f->refs == 0;
 }
 
-/* ---- fetching ------------------------------------------------------- */
-
-static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
-{
-    struct chunk *ch = arg;
-    struct cache *c = ch->file->c;
-    struct cache_file *f = ch->file;
-    bool free_file;
-    int lock_fd = -1;
-    char key[CACHE_KEY_MAX];
-    uint64_t idx = ch->idx;
-
-    pthread_mutex_lock(&c->lock);
-    ch->file = NULL;
-    file_release_locked(f, &free_file);
-    if (err == HUB_OK) {
-        ch->state = CH_READY;
-        /* the fetch's pin passes to the writer (invariant 2) */
-        ch->wnext = NULL;
-        if (c->wq_tail)
-            c->wq_tail->wnext = ch;
-        else
-            c->wq_head = ch;
-        c->wq_tail = ch;
-        pthread_cond_signal(&c->wcond);
-    } else {
-        ch->state = CH_FAILED;
-        ch->err = hub_err_to_errno(err);
-        ch->why = *why;
-        /* another process waiting for this chunk fetches it itself;
-         * released before the chunk stops LOADING, since cache_free()
-         * frees c->share once nothing is LOADING */
-        lock_fd = ch->fetch_fd;
-        ch->fetch_fd = -1;
-        snprintf(key, sizeof(key), "%s", ch->key);
-        cache_share_fetch_unlock(c->share, key, idx, lock_fd);
-        table_remove(c, ch);
-        unpin(c, ch);
-    }
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-    if (free_file)
-        file_destroy(f);
-}
-
 static size_t chunk_len(const struct cache_file *f, uint64_t idx)
 {
     uint64_t start = idx * CACHE_CHUNK_SIZE;
@@ -790,29 +330,8 @@ static size_t chunk_len(const struct cache_file *f, uint64_t idx)
     return left < CACHE_CHUNK_SIZE ? (size_t)left : CACHE_CHUNK_SIZE;
 }
 
-/* Starts the network fetch of a LOADING chunk that holds a pin for it.
- * Called without c->lock. */
-static void fetch_start(struct cache *c, struct cache_file *f,
-                        struct chunk *ch)
-{
-    enum hub_err err;
-
-    pthread_mutex_lock(&c->lock);
-    f->refs++;
-    ch->file = f;
-    pthread_mutex_unlock(&c->lock);
-    err = hub_file_read_start(c->hub, f->hf, ch->idx * CACHE_CHUNK_SIZE,
-                              ch->len, ch->buf, fetch_done, ch);
-    if (err != HUB_OK) {
-        struct hub_why why;
-        hub_why_clear(&why);
-        hub_why_set(&why, "%s", hub_strerror(err));
-        fetch_done(ch, err, &why);
-    }
-}
-
-/* New LOADING chunk with a buffer, in the table, pinned once. NULL when no
- * buffer may be had now (wait) or on OOM (*oom). Holds c->lock. */
+/* New chunk with a buffer and no blocks, in the table, pinned once. NULL
+ * when no buffer may be had now (wait) or on OOM (*oom). Holds c->lock. */
 static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
                                   uint64_t idx, bool *oom)
 {
@@ -833,7 +352,7 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     c->nbuf++;
     snprintf(ch->key, sizeof(ch->key), "%s", f->key);
     ch->idx = idx;
-    ch->state = CH_LOADING;
+    ch->all = cache_fmt_all(ch->len);
     ch->fetch_fd = -1;
     ch->pins = 1;
     ch->in_table = true;
@@ -842,27 +361,249 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     return ch;
 }
 
-/* The LOADING chunk we own was read from disk: READY. from_peer: another
- * process fetched it while we waited. */
-static struct chunk *chunk_loaded(struct cache *c, struct chunk *ch,
-                                  bool from_peer)
+/* The cross-process fetch lock goes when nothing of the chunk is in
+ * flight or waiting to be stored (invariant 7). Holds c->lock; returns
+ * the fd to release after unlocking, or -1. */
+static int take_fetch_lock_if_done(struct chunk *ch)
 {
-    pthread_mutex_lock(&c->lock);
-    c->st.hits_disk++;
-    if (from_peer)
-        c->st.from_peers++;
-    ch->state = CH_READY;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-    return ch;
+    int fd = -1;
+    if (ch->fetch_fd >= 0 && ch->inflight == 0 && !ch->queued &&
+        ch->dirty == 0) {
+        fd = ch->fetch_fd;
+        ch->fetch_fd = -1;
+    }
+    return fd;
 }
 
-/* Returns chunk idx of f READY and pinned, or NULL with *err set. */
+/* ---- fetching ------------------------------------------------------- */
+
+/* Blocks add of ch (in have) are to be stored: onto the writer's queue,
+ * with its pin (invariant 2). Holds c->lock. */
+static void queue_write(struct cache *c, struct chunk *ch, uint64_t add)
+{
+    if (!c->disk_ok || !add)
+        return;
+    ch->dirty |= add;
+    if (ch->queued)
+        return;
+    ch->queued = true;
+    ch->pins++;
+    ch->wnext = NULL;
+    if (c->wq_tail)
+        c->wq_tail->wnext = ch;
+    else
+        c->wq_head = ch;
+    c->wq_tail = ch;
+    pthread_cond_signal(&c->wcond);
+}
+
+static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
+{
+    struct fetch *fe = arg;
+    struct chunk *ch = fe->ch;
+    struct cache_file *f = fe->f;
+    struct cache *c = f->c;
+    bool free_file;
+    int lock_fd;
+    char key[CACHE_KEY_MAX];
+    uint64_t idx = ch->idx;
+
+    snprintf(key, sizeof(key), "%s", ch->key);
+    pthread_mutex_lock(&c->lock);
+    f->fetching--;
+    file_release_locked(f, &free_file);
+    ch->busy &= ~fe->mask;
+    ch->inflight--;
+    if (err == HUB_OK) {
+        ch->have |= fe->mask;
+        ch->failed &= ~fe->mask;
+        queue_write(c, ch, fe->mask);
+    } else {
+        ch->failed |= fe->mask;
+        ch->fail_gen++;
+        ch->err = hub_err_to_errno(err);
+        ch->why = *why;
+    }
+    /* another process waiting for this chunk goes on (it fetches what
+     * failed itself); released before the fetch's pin is dropped, since
+     * cache_free() frees the share once nothing is fetching */
+    lock_fd = take_fetch_lock_if_done(ch);
+    cache_share_fetch_unlock(share_of(c), key, idx, lock_fd);
+    unpin(c, ch); /* the fetch's pin */
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    if (free_file)
+        file_destroy(f);
+    free(fe);
+}
+
+/* Starts one range request for the contiguous blocks mask of ch, marked
+ * busy and pinned for it by the caller (c->lock held). The request is
+ * started after the caller unlocks: it is returned, NULL on OOM (then the
+ * blocks are released and the pin dropped here). */
+static struct fetch *fetch_prepare(struct cache *c, struct cache_file *f,
+                                   struct chunk *ch, uint64_t mask)
+{
+    struct fetch *fe = malloc(sizeof(*fe));
+    if (!fe) {
+        ch->busy &= ~mask;
+        ch->failed |= mask;
+        ch->fail_gen++;
+        ch->err = -ENOMEM;
+        hub_why_clear(&ch->why);
+        unpin(c, ch);
+        return NULL;
+    }
+    fe->ch = ch;
+    fe->f = f;
+    fe->mask = mask;
+    f->refs++;
+    f->fetching++;
+    ch->inflight++;
+    return fe;
+}
+
+static void fetch_go(struct cache *c, struct fetch *fe)
+{
+    uint64_t first = (uint64_t)__builtin_ctzll(fe->mask);
+    uint64_t last = 63 - (uint64_t)__builtin_clzll(fe->mask);
+    uint64_t off = cache_fmt_block_off(first);
+    uint64_t end = cache_fmt_block_off(last) +
+                   cache_fmt_block_len(fe->ch->len, last);
+    enum hub_err err = hub_file_read_start(
+        c->hub, fe->f->hf, fe->ch->idx * CACHE_CHUNK_SIZE + off,
+        (size_t)(end - off), fe->ch->buf + off, fetch_done, fe);
+    if (err != HUB_OK) {
+        struct hub_why why;
+        hub_why_clear(&why);
+        hub_why_set(&why, "%s", hub_strerror(err));
+        fetch_done(fe, err, &why);
+    }
+}
+
+/* Splits mask into contiguous runs, each one fetch pinned on ch (c->lock
+ * held); *out gets up to 64 of them to start after unlocking. */
+static int fetch_runs(struct cache *c, struct cache_file *f, struct chunk *ch,
+                      uint64_t mask, struct fetch **out)
+{
+    int n = 0;
+    while (mask) {
+        uint64_t b = (uint64_t)__builtin_ctzll(mask);
+        uint64_t run = 0;
+        struct fetch *fe;
+        while (b < 64 && (mask & (1ull << b))) {
+            run |= 1ull << b;
+            b++;
+        }
+        mask &= ~run;
+        ch->pins++;
+        fe = fetch_prepare(c, f, ch, run);
+        if (fe)
+            out[n++] = fe;
+    }
+    return n;
+}
+
+/* ---- loading from disk ---------------------------------------------- */
+
+/* Reads blocks want of ch from its chunk file (no lock held). *got: the
+ * blocks read and verified; *present: what the file holds. true when the
+ * file was bad and removed. */
+static bool disk_load(struct cache *c, struct chunk *ch, uint64_t want,
+                      uint64_t *got, uint64_t *present)
+{
+    char path[4200];
+    const char *why = NULL;
+    uint64_t file_id;
+    int rc;
+
+    *got = *present = 0;
+    if (!c->store || cache_store_path(c->store, ch->key, ch->idx, path,
+                                      sizeof(path)) < 0)
+        return false;
+    rc = cache_fmt_load(c->io, path, ch->key, ch->idx, ch->len, want,
+                        ch->buf, got, present, &file_id, &why);
+    if (rc == 0) {
+        if (*got) {
+            /* the time stamp is the age every process evicts by */
+            (void)utimensat(AT_FDCWD, path, NULL, 0);
+            cache_store_touch(c->store, ch->key, ch->idx,
+                              cache_fmt_bytes(ch->len, *present));
+        }
+        return false;
+    }
+    if (rc == -ENOENT) { /* evicted or cleaned by another process */
+        cache_store_forget(c->store, ch->key, ch->idx);
+        return false;
+    }
+    if (rc != -EBADMSG)
+        return false; /* cannot open it now: no proof of damage */
+    *got = *present = 0;
+    if (!cache_store_drop(c->store, ch->key, ch->idx, file_id))
+        return true; /* another reader found it bad first, and said so */
+    hfm_log(HFM_LOG_WARN,
+            "cache chunk %llu of '%s' failed verification (%s), fetching "
+            "it again",
+            (unsigned long long)ch->idx, ch->key, why ? why : strerror(-rc));
+    pthread_mutex_lock(&c->lock);
+    c->st.corrupt++;
+    pthread_mutex_unlock(&c->lock);
+    return true;
+}
+
+/* A network fetch across processes (invariant 7): takes the chunk's
+ * fetch lock, waiting while another process holds it, then reads what
+ * that one stored. Called without c->lock for blocks want of ch, which
+ * the caller holds busy. Returns the blocks it loaded; *fd the lock (or
+ * -1 when it could not be had: fetch without it). */
+static uint64_t share_lock_chunk(struct cache *c, struct chunk *ch,
+                                 uint64_t want, int *fd, bool *waited)
+{
+    struct cache_share *sh = share_of(c);
+    uint64_t got = 0, present;
+    int rc;
+
+    *fd = -1;
+    *waited = false;
+    if (!sh)
+        return 0;
+    rc = cache_share_fetch_lock(sh, ch->key, ch->idx, false, fd);
+    if (rc == -EWOULDBLOCK) {
+        *waited = true;
+        rc = cache_share_fetch_lock(sh, ch->key, ch->idx, true, fd);
+    }
+    if (rc < 0)
+        return 0;
+    /* stored meanwhile, by the holder we waited for or just before */
+    (void)disk_load(c, ch, want, &got, &present);
+    return got;
+}
+
+/* Blocks of ch a fetch for need should ask for: need, plus the blocks
+ * of [from, from + ahead) the stream wants next, that nobody has or is
+ * getting. */
+static uint64_t widen(const struct chunk *ch, uint64_t need, uint64_t from,
+                      uint64_t ahead)
+{
+    uint64_t m = need;
+    if (ahead > 0 && from < ch->len)
+        m |= cache_fmt_blocks(ch->len, from, ahead);
+    return m & ~ch->have & ~ch->busy;
+}
+
+/*
+ * Returns chunk idx of f pinned, with the blocks covering [at, at + n)
+ * (offsets in the chunk) in memory; NULL with *err set. ahead: bytes past
+ * the read a fetch may cover in the same request (the stream's want).
+ */
 static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
-                               uint64_t idx, int *err, struct hub_why *why)
+                               uint64_t idx, size_t at, size_t n,
+                               uint64_t ahead, int *err, struct hub_why *why)
 {
     struct chunk *ch;
-    bool oom;
+    bool oom, counted = false;
+    uint64_t need;
+    unsigned gen0;
 
     pthread_mutex_lock(&c->lock);
     for (;;) {
@@ -870,25 +611,7 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         if (ch) {
             ch->pins++;
             lru_unlink(c, ch);
-            while (ch->state == CH_LOADING)
-                pthread_cond_wait(&c->cond, &c->lock);
-            if (ch->state == CH_READY) {
-                if (ch->readahead) {
-                    ch->readahead = false;
-                    c->st.hits_mem++; /* readahead paid off */
-                } else {
-                    c->st.hits_mem++;
-                }
-                pthread_mutex_unlock(&c->lock);
-                return ch;
-            }
-            /* FAILED: report it; a later read tries again */
-            *err = ch->err;
-            if (why)
-                *why = ch->why;
-            unpin(c, ch);
-            pthread_mutex_unlock(&c->lock);
-            return NULL;
+            break;
         }
         ch = chunk_create(c, f, idx, &oom);
         if (ch)
@@ -900,102 +623,176 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         }
         pthread_cond_wait(&c->cond, &c->lock); /* invariant 3 */
     }
-    pthread_mutex_unlock(&c->lock);
-
-    /* We own the LOADING chunk: disk first, then the network. */
-    if (chunk_load(c, f->key, idx, ch->buf, ch->len) == 0)
-        return chunk_loaded(c, ch, false);
-    if (c->share) {
-        /* single flight across processes: whoever holds the chunk's fetch
-         * lock fetches it; we wait, then read what it stored */
-        int fd = -1;
-        int rc = cache_share_fetch_lock(c->share, f->key, idx, false, &fd);
-        bool waited = rc == -EWOULDBLOCK;
-        if (waited)
-            rc = cache_share_fetch_lock(c->share, f->key, idx, true, &fd);
-        if (rc == 0 && chunk_load(c, f->key, idx, ch->buf, ch->len) == 0) {
-            cache_share_fetch_unlock(c->share, f->key, idx, fd);
-            return chunk_loaded(c, ch, waited);
-        }
-        ch->fetch_fd = rc == 0 ? fd : -1; /* held until stored */
-    }
-    pthread_mutex_lock(&c->lock);
-    c->st.misses++;
-    ch->pins++; /* the fetch's pin */
-    pthread_mutex_unlock(&c->lock);
-    fetch_start(c, f, ch);
-
-    pthread_mutex_lock(&c->lock);
-    while (ch->state == CH_LOADING)
-        pthread_cond_wait(&c->cond, &c->lock);
-    if (ch->state == CH_READY) {
+    need = cache_fmt_blocks(ch->len, at, n);
+    gen0 = ch->fail_gen;
+    if ((need & ~ch->have) == 0) {
+        c->st.hits_mem++;
+        if (ch->readahead)
+            ch->readahead = false; /* readahead paid off */
         pthread_mutex_unlock(&c->lock);
         return ch;
     }
-    *err = ch->err;
-    if (why)
-        *why = ch->why;
-    unpin(c, ch);
+    for (;;) {
+        uint64_t missing = need & ~ch->have, take, got, present, span;
+        struct fetch *fe[64];
+        int nfe, lock_fd = -1;
+        bool waited = false;
+
+        if (!missing)
+            break;
+        if (ch->fail_gen != gen0 && (ch->failed & missing)) {
+            *err = ch->err;
+            if (why)
+                *why = ch->why;
+            unpin(c, ch);
+            pthread_mutex_unlock(&c->lock);
+            return NULL;
+        }
+        take = missing & ~ch->busy;
+        if (!take) { /* invariant 1: another reader is getting them */
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        ch->busy |= take;
+        got = 0;
+        if (c->disk_ok && (!ch->disk_seen || (ch->on_disk & take))) {
+            bool dropped;
+            pthread_mutex_unlock(&c->lock);
+            dropped = disk_load(c, ch, take, &got, &present);
+            pthread_mutex_lock(&c->lock);
+            if (dropped) /* what we had of it, checked, is stored anew */
+                queue_write(c, ch, ch->have);
+            ch->disk_seen = true;
+            ch->on_disk = present;
+            ch->have |= got;
+            ch->busy &= ~got;
+            if (got && !counted) {
+                c->st.hits_disk++;
+                counted = true;
+            }
+        }
+        take &= ~got;
+        if (!take) {
+            pthread_cond_broadcast(&c->cond);
+            continue;
+        }
+        /* a file leaves a quarter of the connections to other files, so
+         * a stalled CDN never holds every transfer slot of its host */
+        if (f->fetching >= FILE_FETCHES_MAX) {
+            ch->busy &= ~take;
+            pthread_cond_broadcast(&c->cond);
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        /* the network: the blocks still wanted, widened by the stream */
+        span = take | widen(ch, 0, at + n, ahead);
+        ch->busy |= span;
+        /* any network fetch holds the chunk's cross-process lock, so
+         * two processes never fetch one block (invariant 7) */
+        if (ch->fetch_fd < 0 && share_of(c)) {
+            pthread_mutex_unlock(&c->lock);
+            got = share_lock_chunk(c, ch, span, &lock_fd, &waited);
+            pthread_mutex_lock(&c->lock);
+            ch->have |= got;
+            ch->busy &= ~got;
+            span &= ~got;
+            if (got) {
+                ch->disk_seen = false; /* grown: look again next time */
+                if (waited)
+                    c->st.from_peers++;
+                if (!counted)
+                    c->st.hits_disk++;
+                counted = true;
+            }
+            if (lock_fd >= 0 && ch->fetch_fd < 0 && span) {
+                ch->fetch_fd = lock_fd;
+                lock_fd = -1;
+            }
+        }
+        nfe = 0;
+        if (span) {
+            nfe = fetch_runs(c, f, ch, span, fe);
+            c->st.misses += (uint64_t)nfe;
+        }
+        pthread_mutex_unlock(&c->lock);
+        cache_share_fetch_unlock(share_of(c), ch->key, ch->idx, lock_fd);
+        for (int i = 0; i < nfe; i++)
+            fetch_go(c, fe[i]);
+        pthread_mutex_lock(&c->lock);
+        pthread_cond_broadcast(&c->cond);
+        /* the loop waits for the blocks, or sees them failed */
+    }
     pthread_mutex_unlock(&c->lock);
-    return NULL;
+    return ch;
 }
 
 static bool chunk_file_exists(struct cache *c, const char *key, uint64_t idx)
 {
     char path[4200];
-    return chunk_path(c, key, idx, path, sizeof(path)) == 0 &&
+    return c->store &&
+           cache_store_path(c->store, key, idx, path, sizeof(path)) == 0 &&
            access(path, F_OK) == 0;
 }
 
-/* Starts fetches of chunks [from, to] not in memory or on disk, as far as
- * memory allows; never waits (invariant 3). */
-static void start_readahead(struct cache *c, struct cache_file *f, uint64_t from,
-                      uint64_t to)
+/* Starts whole-chunk fetches of chunks [from, to] not in memory or stored
+ * complete, as far as memory allows; never waits (invariant 3). */
+static void start_readahead(struct cache *c, struct cache_file *f,
+                            uint64_t from, uint64_t to)
 {
     uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
+    struct cache_share *sh = share_of(c);
     if (f->size == 0)
         return;
     if (to > last)
         to = last;
     for (uint64_t idx = from; idx <= to; idx++) {
         struct chunk *ch;
+        struct fetch *fe;
         bool oom;
         int fd = -1;
-        if (disk_has(c, f->key, idx))
+        size_t len = chunk_len(f, idx);
+        if (c->store &&
+            cache_store_holds(c->store, f->key, idx,
+                              cache_fmt_bytes(len, cache_fmt_all(len))))
             continue;
         /* another process fetching it (lock held) or done (file there):
          * the reader will wait for it or load it */
-        if (c->share &&
-            (cache_share_fetch_lock(c->share, f->key, idx, false, &fd) ==
-                 -EWOULDBLOCK ||
-             (fd >= 0 && chunk_file_exists(c, f->key, idx)))) {
-            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+        if (sh && (cache_share_fetch_lock(sh, f->key, idx, false, &fd) ==
+                       -EWOULDBLOCK ||
+                   (fd >= 0 && chunk_file_exists(c, f->key, idx)))) {
+            cache_share_fetch_unlock(sh, f->key, idx, fd);
             continue;
         }
         pthread_mutex_lock(&c->lock);
         if (*table_slot(c, f->key, idx)) {
             pthread_mutex_unlock(&c->lock);
-            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+            cache_share_fetch_unlock(sh, f->key, idx, fd);
             continue;
         }
-        /* keep room for readers: use at most all but two buffers */
-        if (c->nbuf >= c->mem_chunks - 2 && !c->lru_head) {
+        /* keep room for readers: use at most all but two buffers, and
+         * a file's share of the connections */
+        if ((c->nbuf >= c->mem_chunks - 2 && !c->lru_head) ||
+            f->fetching >= FILE_FETCHES_MAX) {
             pthread_mutex_unlock(&c->lock);
-            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+            cache_share_fetch_unlock(sh, f->key, idx, fd);
             return;
         }
         ch = chunk_create(c, f, idx, &oom);
         if (!ch) {
             pthread_mutex_unlock(&c->lock);
-            cache_share_fetch_unlock(c->share, f->key, idx, fd);
+            cache_share_fetch_unlock(sh, f->key, idx, fd);
             return;
         }
         ch->fetch_fd = fd;
         ch->readahead = true;
+        ch->disk_seen = fd >= 0; /* under the lock, no file: none */
+        ch->busy = ch->all;
         c->st.readahead++;
         c->st.misses++;
+        fe = fetch_prepare(c, f, ch, ch->all); /* the create pin is its */
         pthread_mutex_unlock(&c->lock);
-        fetch_start(c, f, ch); /* the create pin becomes the fetch's pin */
+        if (fe)
+            fetch_go(c, fe);
     }
 }
 
@@ -1005,32 +802,23 @@ static void drop_file_chunks(struct cache *c, struct cache_file *f)
 {
     uint64_t n = f->size ? (f->size - 1) / CACHE_CHUNK_SIZE + 1 : 0;
     for (uint64_t idx = 0; idx < n; idx++) {
-        char path[4200];
         pthread_mutex_lock(&c->lock);
         struct chunk *ch = *table_slot(c, f->key, idx);
-        if (ch && ch->state == CH_READY) {
+        if (ch) {
             table_remove(c, ch);
             if (ch->pins == 0)
                 chunk_destroy(c, ch);
         }
         pthread_mutex_unlock(&c->lock);
-        pthread_mutex_lock(&c->disk_lock);
-        disk_remove(c, f->key, idx);
-        pthread_mutex_unlock(&c->disk_lock);
-        if (c->disk_ok &&
-            chunk_path(c, f->key, idx, path, sizeof(path)) == 0 &&
-            c->io->unlink(path) == 0)
-            cache_share_add(c->share, -(int64_t)(chunk_len(f, idx) +
-                                                 sizeof(struct chunk_hdr)),
-                            -1);
+        if (c->store)
+            (void)cache_store_drop(c->store, f->key, idx, 0);
     }
 }
 
-/* Feeds chunk ch to f's whole-file hash if it is the next in order; at the
- * last chunk compares with the key. -EIO: the file's bytes do not match
- * its sha256, so this (last) chunk must not be served. */
-static int hash_chunk(struct cache_file *f,
-                      const struct chunk *ch)
+/* Feeds chunk ch, complete, to f's whole-file hash if it is the next in
+ * order; at the last chunk compares with the key. -EIO: the file's bytes
+ * do not match its sha256, so this (last) chunk must not be served. */
+static int hash_chunk(struct cache_file *f, const struct chunk *ch)
 {
     uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
     uint8_t d[32];
@@ -1070,60 +858,132 @@ static int hash_chunk(struct cache_file *f,
     return -EIO;
 }
 
-void cache_advise(struct cache *c, struct cache_file *f,
-                  struct cache_stream *s, uint64_t off, size_t len)
+/* Feeds f's whole-file hash up to and including complete chunk ch
+ * (pinned): the chunks before it that are complete in memory first, in
+ * order (blocks of several chunks arrive in any order). The last chunk's
+ * reader waits a moment for the chunks before it that are still arriving,
+ * so the check ends at its read and that read fails when the file is
+ * wrong. A chunk that is gone or incomplete ends this pass unchecked (as
+ * random reads are). -EIO from hash_chunk(). */
+static int hash_catch_up(struct cache *c, struct cache_file *f,
+                         struct chunk *ch)
 {
-    uint64_t first_idx, last_idx;
+    uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
+    struct timespec until;
 
-    if (c->ra_max <= 0 || off >= f->size || len == 0)
-        return;
+    if (!f->hash_on)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CACHE_HASH_WAIT_S;
+    for (;;) {
+        uint64_t next = atomic_load(&f->hash_next);
+        struct chunk *nc;
+        int rc;
+        if (next >= ch->idx)
+            return hash_chunk(f, ch);
+        pthread_mutex_lock(&c->lock);
+        nc = *table_slot(c, f->key, next);
+        while (nc && nc->have != nc->all && ch->idx == last &&
+               (nc->all & ~nc->have & ~nc->busy) == 0) {
+            if (pthread_cond_timedwait(&c->cond, &c->lock, &until) != 0)
+                break;
+            nc = *table_slot(c, f->key, next);
+        }
+        if (!nc || nc->have != nc->all) {
+            pthread_mutex_unlock(&c->lock);
+            return hash_chunk(f, ch); /* refuses a last chunk once bad */
+        }
+        nc->pins++;
+        lru_unlink(c, nc);
+        pthread_mutex_unlock(&c->lock);
+        rc = hash_chunk(f, nc);
+        pthread_mutex_lock(&c->lock);
+        unpin(c, nc);
+        pthread_mutex_unlock(&c->lock);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/*
+ * Streams (one per open file handle). A read continues a stream when it
+ * starts within CACHE_SEQ_SLACK of where the stream's reads ended (the
+ * kernel's parallel readahead reads arrive a little out of order). A
+ * stream's run (bytes read in sequence) sizes its requests: a read that
+ * starts a stream asks for its own blocks only; each read of a run asks
+ * for as many bytes again past it (a window that doubles), up to the end
+ * of the chunk; from one chunk on, whole chunks ahead are fetched, a
+ * window that doubles up to ra_max chunks. A jump ends the run and halves
+ * the chunk window.
+ */
+uint64_t cache_advise(struct cache *c, struct cache_file *f,
+                      struct cache_stream *s, uint64_t off, size_t len)
+{
+    uint64_t end, ahead = 0;
+    bool seq;
+
+    if (off >= f->size || len == 0)
+        return 0;
     if (len > f->size - off)
         len = (size_t)(f->size - off);
-    first_idx = off / CACHE_CHUNK_SIZE;
-    last_idx = (off + len - 1) / CACHE_CHUNK_SIZE;
-
-    /* Sequential if this read starts in the chunk the last one ended in, or
-     * the next: the kernel's parallel async reads arrive a little out of
-     * order. Random access halves the window. */
-    if (s->started &&
-        (first_idx == s->last_idx || first_idx == s->last_idx + 1)) {
-        if (first_idx != s->last_idx || s->window == 0)
+    end = off + len;
+    seq = s->started && off + CACHE_SEQ_SLACK >= s->next_off &&
+          off <= s->next_off + CACHE_SEQ_SLACK;
+    if (!s->started && off == 0)
+        seq = true; /* a file read from its start: likely to go on */
+    if (seq) {
+        ahead = s->run;
+        s->run += len;
+        if (end > s->next_off)
+            s->next_off = end;
+    } else {
+        s->run = len;
+        s->next_off = end;
+        s->window /= 2;
+    }
+    s->started = true;
+    if (c->ra_max <= 0)
+        return ahead;
+    if (seq && s->run >= CACHE_CHUNK_SIZE) {
+        uint64_t last_idx = (end - 1) / CACHE_CHUNK_SIZE;
+        if (last_idx != s->last_idx || s->window == 0)
             s->window = s->window ? s->window * 2 : 1;
         if (s->window > c->ra_max)
             s->window = c->ra_max;
-    } else if (s->started) {
-        s->window /= 2;
-    } else {
-        s->window = off == 0 ? 1 : 0;
-    }
-    s->started = true;
-    s->last_idx = last_idx;
-    s->next_off = off + len;
-    if (s->window > 0)
+        s->last_idx = last_idx;
         start_readahead(c, f, last_idx + 1, last_idx + (uint64_t)s->window);
+        ahead = CACHE_CHUNK_SIZE; /* the rest of this chunk too */
+    }
+    return ahead;
 }
 
-/* Pins the verified chunk holding byte a of f (a < f->size): *ptr and *n
- * are the bytes from a to the chunk's end. NULL with *err set on failure
- * (a failed whole-file check drops the file's chunks). */
+/* Pins the chunk holding byte a of f (a < f->size) with the blocks of
+ * [a, a + len) that lie in it: *ptr and *n are the bytes from a to the
+ * end of that range in the chunk. NULL with *err set on failure (a failed
+ * whole-file check drops the file's chunks). */
 static struct chunk *pin_at(struct cache *c, struct cache_file *f,
-                            uint64_t a, const char **ptr, size_t *n,
-                            int *err, struct hub_why *why)
+                            uint64_t a, size_t len, uint64_t ahead,
+                            const char **ptr, size_t *n, int *err,
+                            struct hub_why *why)
 {
     uint64_t idx = a / CACHE_CHUNK_SIZE;
-    struct chunk *ch = chunk_get(c, f, idx, err, why);
     size_t at = (size_t)(a - idx * CACHE_CHUNK_SIZE);
+    size_t clen = chunk_len(f, idx);
+    size_t want = len < clen - at ? len : clen - at;
+    struct chunk *ch;
+    bool complete;
 
-    if (!ch)
-        return NULL;
-    if (at >= ch->len) { /* a chunk shorter than the file says: no loop */
-        pthread_mutex_lock(&c->lock);
-        unpin(c, ch);
-        pthread_mutex_unlock(&c->lock);
+    if (at >= clen) { /* never: a < f->size */
         *err = -EIO;
         return NULL;
     }
-    if (hash_chunk(f, ch) < 0) {
+    ch = chunk_get(c, f, idx, at, want, ahead, err, why);
+    if (!ch)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    complete = ch->have == ch->all;
+    pthread_mutex_unlock(&c->lock);
+    if (complete && hash_catch_up(c, f, ch) < 0) {
         pthread_mutex_lock(&c->lock);
         unpin(c, ch);
         pthread_mutex_unlock(&c->lock);
@@ -1132,12 +992,12 @@ static struct chunk *pin_at(struct cache *c, struct cache_file *f,
         return NULL;
     }
     *ptr = ch->buf + at;
-    *n = ch->len - at;
+    *n = want;
     return ch;
 }
 
 ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
-                   size_t len, char *buf, struct hub_why *why)
+                   size_t len, uint64_t ahead, char *buf, struct hub_why *why)
 {
     size_t done = 0;
 
@@ -1149,11 +1009,10 @@ ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
         int err = 0;
         const char *p;
         size_t n;
-        struct chunk *ch = pin_at(c, f, off + done, &p, &n, &err, why);
+        struct chunk *ch = pin_at(c, f, off + done, len - done, ahead, &p, &n,
+                                  &err, why);
         if (!ch)
             return done > 0 ? (ssize_t)done : err;
-        if (n > len - done)
-            n = len - done;
         memcpy(buf + done, p, n);
         done += n;
         pthread_mutex_lock(&c->lock);
@@ -1164,7 +1023,7 @@ ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
 }
 
 ssize_t cache_read_span(struct cache *c, struct cache_file *f, uint64_t off,
-                        size_t len, struct cache_span *out,
+                        size_t len, uint64_t ahead, struct cache_span *out,
                         struct hub_why *why)
 {
     int err = 0;
@@ -1177,11 +1036,10 @@ ssize_t cache_read_span(struct cache *c, struct cache_file *f, uint64_t off,
         len = (size_t)(f->size - off);
     if ((off + len - 1) / CACHE_CHUNK_SIZE != off / CACHE_CHUNK_SIZE)
         return -E2BIG;
-    out->pin = pin_at(c, f, off, &out->ptr, &out->len, &err, why);
+    out->pin =
+        pin_at(c, f, off, len, ahead, &out->ptr, &out->len, &err, why);
     if (!out->pin)
         return err;
-    if (out->len > len)
-        out->len = len;
     return (ssize_t)out->len;
 }
 
@@ -1204,7 +1062,8 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct chunk *ch;
-        int rc;
+        uint64_t add;
+        int rc = 0, lock_fd;
         while (!c->wq_head && !c->stopping)
             pthread_cond_wait(&c->wcond, &c->lock);
         ch = c->wq_head;
@@ -1213,38 +1072,21 @@ static void *writer_main(void *arg)
         c->wq_head = ch->wnext;
         if (!c->wq_head)
             c->wq_tail = NULL;
+        ch->queued = false;
+        add = ch->dirty;
+        ch->dirty = 0;
         pthread_mutex_unlock(&c->lock);
 
-        if (c->disk_ok) {
-            uint64_t bytes = ch->len + sizeof(struct chunk_hdr);
-            bool replaced = false;
-            struct timespec now;
-            disk_make_room(c, bytes);
-            /* the file and the shared count move together (see
-             * cache_share.h: evict.lock) */
-            cache_share_evict_lock(c->share, false);
-            rc = chunk_store(c, ch->key, ch->idx, ch->buf, ch->len,
-                             &replaced);
-            if (rc == 0 && !replaced)
-                cache_share_add(c->share, (int64_t)bytes, 1);
-            cache_share_evict_unlock(c->share);
-            if (rc == 0) {
-                clock_gettime(CLOCK_REALTIME, &now);
-                pthread_mutex_lock(&c->disk_lock);
-                disk_add(c, ch->key, ch->idx, bytes, &now);
-                pthread_mutex_unlock(&c->disk_lock);
-            }
-        } else {
-            rc = 0; /* memory-only: nothing to store, nothing to report */
-        }
-        /* stored (or not): other processes waiting for it go on */
-        cache_share_fetch_unlock(c->share, ch->key, ch->idx, ch->fetch_fd);
-        ch->fetch_fd = -1;
+        /* blocks in have are never written again (invariant 2) */
+        if (add && c->store)
+            rc = cache_store_put(c->store, ch->key, ch->idx, ch->len, add,
+                                 ch->buf);
 
         pthread_mutex_lock(&c->lock);
-        if (rc == 0 && c->disk_ok)
+        if (rc == 0 && add) {
             c->st.stored++;
-        if (rc < 0) {
+            ch->on_disk |= add;
+        } else if (rc < 0) {
             c->st.write_errors++;
             if (!c->warned_write) {
                 c->warned_write = true;
@@ -1253,6 +1095,16 @@ static void *writer_main(void *arg)
                         "without caching",
                         c->dir, strerror(-rc));
             }
+        }
+        /* stored (or not): other processes waiting for it go on */
+        lock_fd = take_fetch_lock_if_done(ch);
+        if (lock_fd >= 0) {
+            char key[CACHE_KEY_MAX];
+            uint64_t idx = ch->idx;
+            snprintf(key, sizeof(key), "%s", ch->key);
+            pthread_mutex_unlock(&c->lock);
+            cache_share_fetch_unlock(share_of(c), key, idx, lock_fd);
+            pthread_mutex_lock(&c->lock);
         }
         unpin(c, ch);
     }
@@ -1279,13 +1131,12 @@ int cache_new(const struct cache_config *cfg, struct cache **out)
     c->mem_chunks = cfg->mem_chunks > 0 ? cfg->mem_chunks : CACHE_MEM_CHUNKS;
     if (c->mem_chunks < 4)
         c->mem_chunks = 4;
-    c->ra_max = cfg->ra_max_chunks == 0 ? CACHE_RA_MAX_CHUNKS
-                                        : cfg->ra_max_chunks;
+    c->ra_max =
+        cfg->ra_max_chunks == 0 ? CACHE_RA_MAX_CHUNKS : cfg->ra_max_chunks;
     if (c->ra_max > c->mem_chunks - 4)
         c->ra_max = c->mem_chunks - 4;
     c->io = &cache_io_default;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_init(&c->disk_lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_cond_init(&c->wcond, NULL);
 
@@ -1301,7 +1152,7 @@ int cache_new(const struct cache_config *cfg, struct cache **out)
     if (rc == 0 && access(c->dir, W_OK) < 0)
         rc = -errno;
     if (rc == 0)
-        rc = cache_share_open(c->dir, &c->share);
+        rc = cache_store_new(c->dir, c->max_bytes, &c->io, &c->store);
     if (rc == -ENOMEM || rc == -ENAMETOOLONG)
         goto out_free;
     if (rc < 0) {
@@ -1313,14 +1164,11 @@ int cache_new(const struct cache_config *cfg, struct cache **out)
         return 0;
     }
     c->disk_ok = true;
-    disk_recount(c);
-    disk_make_room(c, 0); /* a smaller --cache-size than last time */
     *out = c;
     return 0;
 
 out_free:
     pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->disk_lock);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->wcond);
     free(c);
@@ -1341,13 +1189,13 @@ void cache_free(struct cache *c)
     if (!c)
         return;
     /* fetches in flight finish (or fail) before the hub is freed; the
-     * caller frees the hub after us, so wait for pins to drain */
+     * caller frees the hub after us, so wait for them to drain */
     pthread_mutex_lock(&c->lock);
     for (;;) {
         bool busy = false;
         for (int i = 0; i < TABLE_BUCKETS && !busy; i++)
             for (struct chunk *ch = c->table[i]; ch; ch = ch->hnext)
-                if (ch->state == CH_LOADING) {
+                if (ch->inflight > 0) {
                     busy = true;
                     break;
                 }
@@ -1373,10 +1221,8 @@ void cache_free(struct cache *c)
         memcpy(&c->free_bufs, b, sizeof(c->free_bufs));
         munmap(b, CACHE_CHUNK_SIZE);
     }
-    disk_clear(c);
-    cache_share_close(c->share);
+    cache_store_free(c->store);
     pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->disk_lock);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->wcond);
     free(c);
@@ -1384,62 +1230,25 @@ void cache_free(struct cache *c)
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)
 {
+    struct cache_store_stats ss = {0};
     pthread_mutex_lock(&c->lock);
     *out = c->st;
     pthread_mutex_unlock(&c->lock);
-    pthread_mutex_lock(&c->disk_lock);
-    out->disk_bytes = c->share ? cache_share_bytes(c->share) : c->disk_bytes;
-    out->disk_chunks = c->share ? cache_share_chunks(c->share)
-                                : c->disk_chunks;
-    pthread_mutex_unlock(&c->disk_lock);
-    out->processes = c->share ? cache_share_processes(c->share) : 1;
-}
-
-static int remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int rc = 0;
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    while ((de = readdir(d))) {
-        char p[4800];
-        struct stat st;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-        if (lstat(p, &st) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            int r = remove_tree(p);
-            if (r < 0)
-                rc = r;
-            if (rmdir(p) < 0 && errno != ENOENT)
-                rc = -errno;
-        } else if (unlink(p) < 0 && errno != ENOENT) {
-            rc = -errno;
-        }
+    out->processes = 1;
+    if (c->store) {
+        cache_store_get_stats(c->store, &ss);
+        out->disk_bytes = ss.bytes;
+        out->disk_chunks = ss.chunks;
+        out->evicted = ss.evicted;
+        out->processes = ss.processes;
     }
-    closedir(d);
-    return rc;
 }
 
 int cache_clean(struct cache *c)
 {
-    char p[4200];
-    int rc;
-
-    if (!c->disk_ok)
+    if (!c->store)
         return -EROFS;
-    cache_share_evict_lock(c->share, true);
-    snprintf(p, sizeof(p), "%s/chunks", c->dir);
-    rc = remove_tree(p);
-    snprintf(p, sizeof(p), "%s/meta", c->dir);
-    if (rc == 0)
-        rc = remove_tree(p);
-    cache_share_evict_unlock(c->share);
-    disk_recount(c); /* what others stored meanwhile stays counted */
-    return rc;
+    return cache_store_clean(c->store);
 }
 
 const char *cache_dir(const struct cache *c)
@@ -1487,7 +1296,7 @@ int cache_file_new(struct cache *c, const char *key, uint64_t size,
 
     *out = NULL;
     if (strlen(key) == 0 || strlen(key) >= CACHE_KEY_MAX ||
-        strchr(key, '/') || key[0] == '.')
+        strchr(key, '/') || strchr(key, '.') || key[0] == '.')
         return -EINVAL;
     f = calloc(1, sizeof(*f));
     if (!f)

@@ -2,11 +2,15 @@
  * cache.h - the on-disk chunk store, the in-memory chunk buffers, readahead,
  * and the metadata store (revision -> commit, tree listings).
  *
- * A file's bytes are read in fixed CACHE_CHUNK_SIZE chunks, keyed by the
+ * A file's bytes are cut in fixed CACHE_CHUNK_SIZE chunks, keyed by the
  * file's content identity (LFS sha256 or git blob oid) and the chunk's
  * index, never by path: the same blob under two revisions or repos is
- * stored once. See docs/architecture.md and cache.c's invariants for the
- * chunk life cycle, the on-disk format and crash safety.
+ * stored once. A chunk is fetched, stored, verified and served by blocks
+ * (CACHE_BLOCK_SIZE, cache_format.h), so a small read moves and checks
+ * only the blocks it touches. See docs/architecture.md, cache.c's
+ * invariants (memory and fetches), cache_store.h (the disk store),
+ * cache_format.h (the chunk file) and cache_share.h (processes sharing a
+ * directory).
  *
  * Ownership: struct cache from cache_new(), freed by cache_free() after
  * the last cache_file_put(). struct cache_file from cache_file_new(), a
@@ -40,6 +44,12 @@
 #define CACHE_RA_MAX_CHUNKS 12 /* readahead window, chunks */
 #define CACHE_DEFAULT_MAX_BYTES (10ull * 1024 * 1024 * 1024)
 #define CACHE_KEY_MAX 72
+/* a read that starts this close to where its stream's reads ended
+ * continues the stream (the kernel's parallel reads come out of order) */
+#define CACHE_SEQ_SLACK (8u * 1024 * 1024)
+/* the last chunk's reader waits this long for earlier chunks still
+ * arriving, so the whole-file check ends at its read */
+#define CACHE_HASH_WAIT_S 10
 
 struct cache_config {
     const char *dir;    /* created if missing (0700) */
@@ -51,14 +61,14 @@ struct cache_config {
 struct cache_stats {
     uint64_t hits_mem;     /* chunk already in memory */
     uint64_t hits_disk;    /* chunk read back from the disk store */
-    uint64_t misses;       /* chunk fetched from the network */
+    uint64_t misses;       /* range requests for chunk blocks */
     uint64_t readahead;    /* chunks fetched ahead of the reader */
     uint64_t corrupt;      /* chunks that failed verification */
     uint64_t disk_bytes;   /* bytes in the disk store now, every process's */
     uint64_t disk_chunks;
     uint64_t evicted;      /* chunks evicted from disk */
     uint64_t write_errors; /* chunks that could not be stored */
-    uint64_t stored;       /* chunks this process stored */
+    uint64_t stored;       /* writes of fetched blocks to chunk files */
     uint64_t from_peers;   /* chunks another process fetched while this one
                             * waited for them (one fetch for both) */
     int processes;         /* hfmount processes using the store now */
@@ -68,9 +78,10 @@ struct cache;
 struct cache_file;
 
 struct cache_stream {
-    uint64_t next_off;  /* end of the previous read */
-    uint64_t last_idx;  /* chunk of the previous read */
-    int window;         /* readahead window in chunks */
+    uint64_t next_off; /* where the stream's reads ended */
+    uint64_t run;      /* bytes read in sequence: sizes the requests */
+    uint64_t last_idx; /* chunk the last readahead started from */
+    int window;        /* readahead window in chunks */
     bool started;
 };
 
@@ -105,15 +116,20 @@ void cache_file_put(struct cache_file *f);
 void cache_stream_init(struct cache_stream *s);
 
 /* Notes a read of [off, off+len) on stream s (sequential or random) and
- * starts readahead fetches; never waits. The caller holds s exclusively
- * for the call (not for the read itself). */
-void cache_advise(struct cache *c, struct cache_file *f,
-                  struct cache_stream *s, uint64_t off, size_t len);
+ * starts readahead fetches; never waits. Returns the read's "ahead": how
+ * many bytes past it a fetch for it should ask for in the same request (0
+ * for a read that does not continue a stream: just its own blocks). The
+ * caller holds s exclusively for the call (not for the read itself). */
+uint64_t cache_advise(struct cache *c, struct cache_file *f,
+                      struct cache_stream *s, uint64_t off, size_t len);
 
-/* Reads up to len bytes at off (short only at end of file). Returns the
- * byte count or -errno; why gets the cause of a network failure. */
+/* Reads up to len bytes at off (short only at end of file); a fetch asks
+ * for ahead bytes more (cache_advise's answer; 0: only the read's
+ * blocks). Returns the byte count or -errno; why gets the cause of a
+ * network failure. */
 ssize_t cache_read(struct cache *c, struct cache_file *f, uint64_t off,
-                   size_t len, char *buf, struct hub_why *why) HFM_MUST_CHECK;
+                   size_t len, uint64_t ahead, char *buf,
+                   struct hub_why *why) HFM_MUST_CHECK;
 
 /* The bytes of a read left where they are, in the chunk buffer: one
  * span, pinned in memory (neither evicted nor reused) until
@@ -130,7 +146,7 @@ struct cache_span {
  * nothing pinned, if the range crosses a chunk boundary (use cache_read).
  * After any return, cache_span_release(out) (a no-op when unpinned). */
 ssize_t cache_read_span(struct cache *c, struct cache_file *f, uint64_t off,
-                        size_t len, struct cache_span *out,
+                        size_t len, uint64_t ahead, struct cache_span *out,
                         struct hub_why *why) HFM_MUST_CHECK;
 void cache_span_release(struct cache *c, struct cache_span *s);
 

@@ -936,17 +936,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * for a range across a chunk boundary (the kernel's aligned 1 MiB reads
  * never are), copied into *buf (caller frees). */
 static ssize_t read_range(struct hfm *h, struct fs_node *n, uint64_t off,
-                          size_t size, struct cache_span *sp, char **buf,
-                          struct hub_why *why)
+                          size_t size, uint64_t ahead, struct cache_span *sp,
+                          char **buf, struct hub_why *why)
 {
-    ssize_t got = cache_read_span(h->cache, n->cf, off, size, sp, why);
+    ssize_t got =
+        cache_read_span(h->cache, n->cf, off, size, ahead, sp, why);
 
     if (got != -E2BIG)
         return got;
     *buf = malloc(size);
     if (!*buf)
         return -ENOMEM;
-    return cache_read(h->cache, n->cf, off, size, *buf, why);
+    return cache_read(h->cache, n->cf, off, size, ahead, *buf, why);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -958,6 +959,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct cache_span sp = {.pin = NULL};
     struct hub_why why;
     ssize_t got;
+    uint64_t ahead;
     char *buf = NULL;
     (void)ino;
 
@@ -972,15 +974,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (size > n->size - (uint64_t)off)
         size = (size_t)(n->size - (uint64_t)off);
     pthread_mutex_lock(&fh->lock);
-    cache_advise(h->cache, n->cf, &fh->stream, (uint64_t)off, size);
+    ahead = cache_advise(h->cache, n->cf, &fh->stream, (uint64_t)off, size);
     pthread_mutex_unlock(&fh->lock);
     hub_why_clear(&why);
-    got = read_range(h, n, (uint64_t)off, size, &sp, &buf, &why);
+    got = read_range(h, n, (uint64_t)off, size, ahead, &sp, &buf, &why);
     if (got < 0 && retry_with_new_token(h, (int)got, &why)) {
         free(buf);
         buf = NULL;
         hub_why_clear(&why);
-        got = read_range(h, n, (uint64_t)off, size, &sp, &buf, &why);
+        got = read_range(h, n, (uint64_t)off, size, ahead, &sp, &buf, &why);
     }
     if (got < 0) {
         int rc = hfm_report(h, n->repo->type, n->repo->id, NULL, n->path,

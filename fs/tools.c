@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "cache/cache.h"
+#include "cache/cache_format.h"
 #include "fs/auth.h"
 #include "fs/hfm.h"
 #include "net/hub.h"
@@ -217,9 +218,9 @@ static void pf_file(struct pf_run *r, const struct pf_file *f, char *buf)
         ssize_t got;
         if (len > f->size - off)
             len = (size_t)(f->size - off);
-        cache_advise(r->h->cache, cf, &st, off, len);
+        uint64_t ahead = cache_advise(r->h->cache, cf, &st, off, len);
         hub_why_clear(&why);
-        got = cache_read(r->h->cache, cf, off, len, buf, &why);
+        got = cache_read(r->h->cache, cf, off, len, ahead, buf, &why);
         if (got <= 0) {
             pf_fail(r, f->path, got < 0 ? (int)-got : EIO, &why);
             break;
@@ -447,7 +448,7 @@ static int status(const struct hfm_config *cfg)
 /* ---- cache ls / clean ----------------------------------------------- */
 
 struct ls_ent {
-    char key[72];
+    char key[CACHE_KEY_MAX];
     uint64_t chunks, bytes;
     char *name; /* "repo: path" from the metadata store, if known */
 };
@@ -554,20 +555,19 @@ static int cache_ls(const struct hfm_config *cfg)
         if (!sd)
             continue;
         while ((se = readdir(sd))) {
-            char path[4800];
-            struct stat st;
-            const char *dot = strrchr(se->d_name, '.');
-            size_t klen;
+            char path[4800], key[CACHE_KEY_MAX];
+            struct cache_fmt_info info;
+            uint64_t idx;
             size_t i;
-            if (se->d_name[0] == '.' || !dot || strstr(se->d_name, ".tmp"))
+            /* the chunk file format is cache/cache_format.c's to read */
+            if (!cache_fmt_parse_name(se->d_name, key, &idx))
                 continue;
-            klen = (size_t)(dot - se->d_name);
             snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
-            if (klen >= 72 || stat(path, &st) < 0)
-                continue;
+            if (cache_fmt_inspect(path, &info) < 0 ||
+                strcmp(info.key, key) != 0 || info.idx != idx)
+                continue; /* not a usable chunk file: not listed */
             for (i = 0; i < n; i++)
-                if (strlen(v[i].key) == klen &&
-                    strncmp(v[i].key, se->d_name, klen) == 0)
+                if (strcmp(v[i].key, key) == 0)
                     break;
             if (i == n) {
                 if (n == cap) {
@@ -579,13 +579,12 @@ static int cache_ls(const struct hfm_config *cfg)
                     cap = ncap;
                 }
                 memset(&v[n], 0, sizeof(v[n]));
-                snprintf(v[n].key, sizeof(v[n].key), "%.*s", (int)klen,
-                         se->d_name);
+                snprintf(v[n].key, sizeof(v[n].key), "%s", key);
                 n++;
             }
             v[i].chunks++;
-            v[i].bytes += (uint64_t)st.st_size;
-            total += (uint64_t)st.st_size;
+            v[i].bytes += info.bytes;
+            total += info.bytes;
         }
         closedir(sd);
     }

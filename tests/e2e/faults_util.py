@@ -22,7 +22,7 @@ import util
 MODEL = ('model', 'acme/tiny')
 LFS = 'model.safetensors'            # 16,793,792 bytes: 5 chunks
 CHUNK = 4 * 1024 * 1024              # cache/cache.h CACHE_CHUNK_SIZE
-CHUNK_HDR = 112                      # docs/architecture.md: chunk header
+CHUNK_HDR = 4096                     # cache/cache_format.h CACHE_FMT_DATA_OFF
 CHUNK_FILE = CHUNK + CHUNK_HDR       # bytes of one full chunk file
 FAIL_BOUND = 20   # s: EIO with --retries 2-3 must come well within this
 PROMPT = 5        # s: "a few seconds"
@@ -58,6 +58,17 @@ def rows_for(rows, name, kind=None):
 
 def cdn_rows(rows, name=LFS):
     return rows_for(rows, name, 'cdn')
+
+
+def merge(spans):
+    """[(first, last)] sorted and merged where they touch or overlap."""
+    out = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def by_range(rows):
@@ -122,15 +133,18 @@ def meta_files(cache_dir):
 
 
 def dir_bytes(top):
-    """Sum of the sizes of the regular files under top (a file vanishing
-    under us, as eviction does, counts 0)."""
+    """Sum of what the regular files under top take, as `du` counts a
+    sparse file (a partly stored chunk file): its size or its allocated
+    blocks, whichever is less (a file vanishing under us, as eviction does,
+    counts 0)."""
     total = 0
     for dirpath, _, names in os.walk(top):
         for n in names:
             try:
-                total += os.lstat(os.path.join(dirpath, n)).st_size
+                st = os.lstat(os.path.join(dirpath, n))
             except OSError:
-                pass
+                continue
+            total += min(st.st_size, st.st_blocks * 512)
     return total
 
 

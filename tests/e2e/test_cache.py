@@ -41,8 +41,9 @@ def _nchunks(size):
 def test_concurrent_readers_one_request_per_chunk(mount, hub):
     """Invariant 1: 16 threads read (cold, at once) 16 different 256 KiB
     pieces of chunk 1 of model.safetensors (different pages, so the kernel
-    cannot merge them: each is its own FUSE read); with a CDN answering
-    after 0.5 s they all wait on one fetch: every range requested once."""
+    cannot merge them: each is its own FUSE read, widened by the kernel's
+    readahead so they overlap); with a CDN answering after 0.5 s, no byte
+    is requested twice."""
     info, expected = _lfs(hub)
     m = mount()
     path = m.path('acme', 'tiny', LFS)
@@ -74,15 +75,16 @@ def test_concurrent_readers_one_request_per_chunk(mount, hub):
     twice = {r: s for r, s in ranges.items() if len(s) > 1}
     assert not twice, ('ranges requested more than once from the CDN: %r\n%s'
                        % (twice, fmt_rows(fu.cdn_rows(rows))))
-    c1 = fu.chunk_range(1, info['size'])
-    assert ranges.get(c1) == [206], (
-        'chunk 1 (%d-%d) must be fetched exactly once with a 206:\n%s'
-        % (c1 + (fmt_rows(fu.cdn_rows(rows)),)))
-    for r in ranges:
-        assert r[0] % CHUNK == 0 and r in [
-            fu.chunk_range(i, info['size'])
-            for i in range(_nchunks(info['size']))], (
-            'CDN range %r is not one chunk' % (r,))
+    # invariant 1 is per block: no byte was asked for twice, and what was
+    # asked for covers what was read
+    spans = sorted(ranges)
+    for a, b in zip(spans, spans[1:]):
+        assert a[1] < b[0], ('CDN ranges %r and %r overlap: bytes fetched '
+                             'twice\n%s' % (a, b, fmt_rows(fu.cdn_rows(rows))))
+    for i in range(n):
+        first, last = CHUNK + i * piece, CHUNK + (i + 1) * piece - 1
+        assert any(a <= first and last <= b for a, b in fu.merge(spans)), (
+            'piece %d (%d-%d) was never fetched' % (i, first, last))
     resolves = fu.rows_for(rows, LFS, 'resolve')
     assert len(resolves) == 1, ('one resolve expected for 16 readers:\n%s'
                                 % fmt_rows(resolves))
@@ -153,9 +155,14 @@ def test_corrupted_chunk_is_detected_and_refetched(mount, hub, kind):
     assert len(lines) == 1, ('want one "failed verification" line, got:\n%s'
                              % '\n'.join(lines) or '(none)')
     assert re.search(r"chunk 2 of '%s'" % key, lines[0]), lines[0]
+    # blocks are checked one by one: the good blocks of chunk 2 may be
+    # served from the file before the bad one is found; what is fetched
+    # again lies in chunk 2, once, and the file is then whole again
     ranges = fu.by_range(fu.cdn_rows(hub.requests()))
-    assert ranges == {fu.chunk_range(2, info['size']): [206]}, (
-        'want exactly chunk 2 fetched again, got %r\n%s'
+    c2 = fu.chunk_range(2, info['size'])
+    assert ranges and all(c2[0] <= a and b <= c2[1] and s == [206]
+                          for (a, b), s in ranges.items()), (
+        'want only chunk 2 fetched again, got %r\n%s'
         % (ranges, fmt_rows(hub.requests())))
     assert m2.unmount() == 0
     fixed = fu.chunk_files(m1.cache_dir, key)
@@ -386,7 +393,11 @@ def test_expired_cdn_url_is_re_resolved(mount, hub, how):
     kinds = [(util.classify(r), r['status']) for r in after]
     assert kinds[:3] == [('cdn', 403), ('resolve', 302), ('cdn', 206)], (
         'want CDN 403, resolve 302, CDN 206; got:\n%s' % fmt_rows(after))
-    assert fu.range_of(after[2]) == fu.chunk_range(3, info['size'])
+    # a read that starts no stream asks for its own blocks only
+    first, last = fu.range_of(after[2])
+    c3 = fu.chunk_range(3, info['size'])
+    assert c3[0] <= first <= off and off + 65536 - 1 <= last <= c3[1], (
+        first, last)
     assert len([k for k in kinds if k == ('cdn', 403)]) == 1, (
         'more than one 403: the new URL was not remembered\n%s'
         % fmt_rows(after))

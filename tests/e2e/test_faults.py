@@ -42,9 +42,15 @@ def _pread_lfs(m):
 
 
 def _chunk3_rows(hub):
-    info = hub.files(*MODEL, 'main')[LFS]
-    want = fu.chunk_range(3, info['size'])
-    return [r for r in fu.cdn_rows(hub.requests()) if fu.range_of(r) == want]
+    """The CDN requests whose range holds the read's first byte: the tries
+    of the one fetch that serves it (a random read asks for the blocks
+    around it, not the whole chunk)."""
+    rows = []
+    for r in fu.cdn_rows(hub.requests()):
+        rng = fu.range_of(r)
+        if rng and rng[0] <= OFF <= rng[1]:
+            rows.append(r)
+    return rows
 
 
 def _resolve_rows(hub, name='config.json'):

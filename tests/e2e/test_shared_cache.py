@@ -69,8 +69,8 @@ def test_mounts_on_one_cache_dir_fetch_each_chunk_once(mount, hub, hfmount,
                                                        tmp_path):
     """Three processes (two whole-Hub, one single-repo) on one cache dir read
     the 5-chunk model.safetensors at the same moment: right bytes in each,
-    and the CDN served each chunk's range once in all. Each status shows
-    its own figures (the misses add up to the chunk count) and the shared
+    and the CDN served each byte once in all. Each status shows its own
+    figures (the misses add up to the CDN's requests) and the shared
     store's (the same cache_bytes and cache_processes == 3 everywhere)."""
     info = hub.files(*MODEL, 'main')[LFS]
     n = _nchunks(info['size'])
@@ -87,22 +87,24 @@ def test_mounts_on_one_cache_dir_fetch_each_chunk_once(mount, hub, hfmount,
         util.check_content(d, info, '%s on mount %s' % (LFS, who))
 
     rows = fu.cdn_rows(fu.settle(hub))
-    ranges = fu.by_range(rows)
-    want = {fu.chunk_range(i, info['size']) for i in range(n)}
-    assert set(ranges) == want and all(len(v) == 1 for v in ranges.values()), (
-        'three mounts of one cache dir did not fetch each chunk once:\n%s'
-        % util.fmt_rows(rows))
+    spans = [fu.range_of(r) for r in rows]
+    moved = sum(b - a + 1 for a, b in spans)
+    assert fu.merge(spans) == [(0, info['size'] - 1)] and \
+        moved == info['size'], (
+            'three mounts of one cache dir did not fetch each byte once:\n%s'
+            % util.fmt_rows(rows))
 
     def full():
         ss = [_status(hfmount, m, hub, tmp_path) for m in (a, b, c)]
         return ss if all(s['cache_chunks'] >= n for s in ss) else None
     ss = fu.wait_for(full, 20, 'every chunk stored')
-    assert sum(s['chunk_misses'] for s in ss) == n, ss
+    # each range request was one mount's miss
+    assert sum(s['chunk_misses'] for s in ss) == len(rows), ss
     assert len({s['cache_bytes'] for s in ss}) == 1, (
         'the mounts disagree on the shared store: %s' % ss)
     assert ss[0]['cache_bytes'] >= (n - 1) * CHUNK_FILE, ss
     assert all(s['cache_processes'] == 3 for s in ss), ss
-    assert sum(s['chunks_stored'] for s in ss) == n, ss
+    assert sum(s['chunks_stored'] for s in ss) >= n, ss
     # every mount that did not fetch a chunk got it from the one that did
     for s in ss:
         assert s['chunk_misses'] + s['chunk_hits_disk'] + \

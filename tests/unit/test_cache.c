@@ -8,9 +8,10 @@
  * oldest chunks at start, and injected I/O errors (cache_set_io) are never
  * served.
  *
- * The chunk file layout written here is docs/architecture.md's: a 112-byte
- * header (magic "HFMCHNK1", index, length, XXH3 of the data, key, XXH3 of
- * the header) then the data. Invariants cited are cache/cache.c's.
+ * Chunk files are written with cache_format.c's own writer, then damaged
+ * at the places cache_format.h names: the header from byte 0 (magic, then
+ * idx, then len at byte 16), block data from CACHE_FMT_DATA_OFF.
+ * Invariants cited are cache/cache.c's.
  */
 #include "cache/cache.h"
 
@@ -28,21 +29,13 @@
 
 #include <xxhash.h>
 
+#include "cache/cache_format.h"
 #include "cache/cache_internal.h"
 #include "check.h"
 #include "net/hub.h"
 
 #define SHA      "8760ad50772480c4b86a3b7568a565ca0dd6a714"
 #define DATA_LEN 1000
-
-struct test_hdr { /* docs/architecture.md: the chunk header */
-    char magic[8];
-    uint64_t idx;
-    uint64_t len;
-    uint64_t data_xxh3;
-    char key[CACHE_KEY_MAX];
-    uint64_t hdr_xxh3;
-};
 
 static char root[64];
 
@@ -59,32 +52,19 @@ static void fill(char *buf, size_t len, unsigned seed)
         buf[i] = (char)((i * 131 + seed * 7) & 0xff);
 }
 
-/* Writes chunk idx of key as cache.c would (tmp + rename not needed). */
+/* Writes chunk idx of key, every block, as the store would. */
 static int write_chunk(const char *dir, const char *key, uint64_t idx,
                        const char *data, size_t len)
 {
-    struct test_hdr h;
     char path[512], sub[512];
-    FILE *f;
-    int ok;
+    int64_t grew;
+    bool created;
 
-    memset(&h, 0, sizeof(h));
-    memcpy(h.magic, "HFMCHNK1", 8);
-    h.idx = idx;
-    h.len = len;
-    h.data_xxh3 = XXH3_64bits(data, len);
-    snprintf(h.key, sizeof(h.key), "%s", key);
-    h.hdr_xxh3 = XXH3_64bits(&h, offsetof(struct test_hdr, hdr_xxh3));
     snprintf(sub, sizeof(sub), "%s/chunks", dir);
     mkdir(sub, 0700);
-    snprintf(sub, sizeof(sub), "%s/chunks/%.2s", dir, key);
-    mkdir(sub, 0700);
     path_of(path, sizeof(path), dir, key, idx);
-    f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    ok = fwrite(&h, sizeof(h), 1, f) == 1 && fwrite(data, len, 1, f) == 1;
-    return fclose(f) == 0 && ok ? 0 : -1;
+    return cache_fmt_store(&cache_io_default, path, key, idx, len,
+                           cache_fmt_all(len), data, &grew, &created);
 }
 
 static void flip_byte(const char *path, long off)
@@ -411,7 +391,7 @@ static ssize_t read_key(struct env *e, const char *key, uint64_t size,
     if (cache_file_new(e->c, key, size, HUB_REPO_MODEL, "acme/tiny", SHA,
                        "x.bin", &f) != 0)
         return -1000;
-    n = cache_read(e->c, f, 0, len, buf, NULL);
+    n = cache_read(e->c, f, 0, len, 0, buf, NULL);
     cache_file_put(f);
     return n;
 }
@@ -449,13 +429,13 @@ static void test_chunk_format(void)
         path_of(path, sizeof(path), dir, bad, 0);
         switch (k) {
         case K_FLIP_DATA:
-            flip_byte(path, (long)sizeof(struct test_hdr) + 500);
+            flip_byte(path, (long)CACHE_FMT_DATA_OFF + 500);
             break;
         case K_FLIP_HDR:
-            flip_byte(path, offsetof(struct test_hdr, len));
+            flip_byte(path, 16); /* len */
             break;
         case K_SHORT:
-            CHECK(truncate(path, sizeof(struct test_hdr) + 10) == 0);
+            CHECK(truncate(path, CACHE_FMT_DATA_OFF + 10) == 0);
             break;
         case K_SHORT_HDR:
             CHECK(truncate(path, 50) == 0);
@@ -536,22 +516,22 @@ static void test_read_span(void)
     }
     CHECK(cache_file_new(e.c, key, size, HUB_REPO_MODEL, "acme/tiny", SHA,
                          "x.bin", &f) == 0);
-    CHECK(cache_read_span(e.c, f, 10, 1000, &sp, NULL) == 1000);
+    CHECK(cache_read_span(e.c, f, 10, 1000, 0, &sp, NULL) == 1000);
     CHECK(sp.pin && sp.len == 1000 && memcmp(sp.ptr, data + 10, 1000) == 0);
     cache_span_release(e.c, &sp);
     CHECK(!sp.pin);
     cache_span_release(e.c, &sp); /* a no-op now */
 
-    CHECK(cache_read_span(e.c, f, CACHE_CHUNK_SIZE - 10, 20, &sp, NULL) ==
+    CHECK(cache_read_span(e.c, f, CACHE_CHUNK_SIZE - 10, 20, 0, &sp, NULL) ==
           -E2BIG);
     CHECK(!sp.pin);
-    CHECK(cache_read(e.c, f, CACHE_CHUNK_SIZE - 10, 20, buf, NULL) == 20);
+    CHECK(cache_read(e.c, f, CACHE_CHUNK_SIZE - 10, 20, 0, buf, NULL) == 20);
     CHECK(memcmp(buf, data + CACHE_CHUNK_SIZE - 10, 20) == 0);
 
-    CHECK(cache_read_span(e.c, f, size - 50, 1000, &sp, NULL) == 50);
+    CHECK(cache_read_span(e.c, f, size - 50, 1000, 0, &sp, NULL) == 50);
     CHECK(sp.pin && memcmp(sp.ptr, data + size - 50, 50) == 0);
     cache_span_release(e.c, &sp);
-    CHECK(cache_read_span(e.c, f, size, 10, &sp, NULL) == 0 && !sp.pin);
+    CHECK(cache_read_span(e.c, f, size, 10, 0, &sp, NULL) == 0 && !sp.pin);
     cache_file_put(f);
     env_close(&e);
     free(data);
@@ -566,7 +546,7 @@ static void test_start_cleanup_and_evict(void)
     char data[DATA_LEN];
     struct cache_stats st;
     struct cache *c;
-    const uint64_t file = DATA_LEN + sizeof(struct test_hdr);
+    const uint64_t file = DATA_LEN + CACHE_FMT_DATA_OFF;
 
     snprintf(dir, sizeof(dir), "%s/evict", root);
     mkdir(dir, 0700);

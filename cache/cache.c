@@ -99,6 +99,7 @@ struct chunk {
     uint64_t dirty;    /* fetched blocks not yet stored; c->lock */
     uint64_t on_disk;  /* blocks the chunk file held when looked at */
     bool disk_seen;    /* on_disk is known; c->lock */
+    unsigned drops;    /* bumped when its file is found bad; c->lock */
     uint64_t failed;   /* blocks whose last fetch failed; c->lock */
     unsigned fail_gen; /* bumped at each failed fetch; c->lock */
     int err;           /* the last failure: -errno and cause */
@@ -551,6 +552,21 @@ static bool disk_load(struct cache *c, struct chunk *ch, uint64_t want,
     return true;
 }
 
+/* After a disk_load() of ch that began at drop count drops0 (c->lock
+ * held, got already in have): when the file was found bad, by this load
+ * or by another one meanwhile, the blocks read from the old file are
+ * stored anew, since the new file has none of them. */
+static void disk_loaded(struct cache *c, struct chunk *ch, bool dropped,
+                        unsigned drops0, uint64_t got)
+{
+    if (dropped) {
+        ch->drops++;
+        queue_write(c, ch, ch->have);
+    } else if (ch->drops != drops0) {
+        queue_write(c, ch, got);
+    }
+}
+
 /* A network fetch across processes (invariant 7): takes the chunk's
  * fetch lock, waiting while another process holds it, then reads what
  * that one stored. Called without c->lock for blocks want of ch, which
@@ -561,6 +577,8 @@ static uint64_t share_lock_chunk(struct cache *c, struct chunk *ch,
 {
     struct cache_share *sh = share_of(c);
     uint64_t got = 0, present;
+    unsigned drops0;
+    bool dropped;
     int rc;
 
     *fd = -1;
@@ -575,7 +593,14 @@ static uint64_t share_lock_chunk(struct cache *c, struct chunk *ch,
     if (rc < 0)
         return 0;
     /* stored meanwhile, by the holder we waited for or just before */
-    (void)disk_load(c, ch, want, &got, &present);
+    pthread_mutex_lock(&c->lock);
+    drops0 = ch->drops;
+    pthread_mutex_unlock(&c->lock);
+    dropped = disk_load(c, ch, want, &got, &present);
+    pthread_mutex_lock(&c->lock);
+    ch->have |= got;
+    disk_loaded(c, ch, dropped, drops0, got);
+    pthread_mutex_unlock(&c->lock);
     return got;
 }
 
@@ -656,15 +681,15 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         ch->busy |= take;
         got = 0;
         if (c->disk_ok && (!ch->disk_seen || (ch->on_disk & take))) {
+            unsigned drops0 = ch->drops;
             bool dropped;
             pthread_mutex_unlock(&c->lock);
             dropped = disk_load(c, ch, take, &got, &present);
             pthread_mutex_lock(&c->lock);
-            if (dropped) /* what we had of it, checked, is stored anew */
-                queue_write(c, ch, ch->have);
             ch->disk_seen = true;
             ch->on_disk = present;
             ch->have |= got;
+            disk_loaded(c, ch, dropped, drops0, got);
             ch->busy &= ~got;
             if (got && !counted) {
                 c->st.hits_disk++;
@@ -1063,6 +1088,7 @@ static void *writer_main(void *arg)
     for (;;) {
         struct chunk *ch;
         uint64_t add;
+        unsigned drops0;
         int rc = 0, lock_fd;
         while (!c->wq_head && !c->stopping)
             pthread_cond_wait(&c->wcond, &c->lock);
@@ -1075,6 +1101,7 @@ static void *writer_main(void *arg)
         ch->queued = false;
         add = ch->dirty;
         ch->dirty = 0;
+        drops0 = ch->drops;
         pthread_mutex_unlock(&c->lock);
 
         /* blocks in have are never written again (invariant 2) */
@@ -1083,7 +1110,10 @@ static void *writer_main(void *arg)
                                  ch->buf);
 
         pthread_mutex_lock(&c->lock);
-        if (rc == 0 && add) {
+        if (rc == 0 && add && ch->drops != drops0) {
+            /* written into the file just found bad: write them again */
+            queue_write(c, ch, add);
+        } else if (rc == 0 && add) {
             c->st.stored++;
             ch->on_disk |= add;
         } else if (rc < 0) {

@@ -5,6 +5,7 @@
  */
 #include "cache/cache_format.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -62,6 +63,48 @@ bool cache_fmt_parse_name(const char *name, char key[CACHE_KEY_MAX],
         return false;
     *idx = v;
     return true;
+}
+
+int cache_fmt_walk(const char *dir,
+                   bool (*fn)(const struct cache_fmt_entry *e, void *arg),
+                   void *arg)
+{
+    char top[4200];
+    struct dirent *de;
+    bool more = true;
+    DIR *d;
+
+    snprintf(top, sizeof(top), "%s/chunks", dir);
+    d = opendir(top);
+    if (!d)
+        return -errno;
+    while (more && (de = readdir(d))) {
+        char sub[4400];
+        struct dirent *se;
+        DIR *sd;
+        if (de->d_name[0] == '.' || strlen(de->d_name) != 2)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
+        sd = opendir(sub);
+        if (!sd)
+            continue;
+        while (more && (se = readdir(sd))) {
+            char path[4700];
+            struct cache_fmt_entry e;
+            if (se->d_name[0] == '.')
+                continue;
+            memset(&e, 0, sizeof(e));
+            e.tmp = strstr(se->d_name, ".tmp") != NULL;
+            if (!e.tmp && !cache_fmt_parse_name(se->d_name, e.key, &e.idx))
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
+            e.path = path;
+            more = fn(&e, arg);
+        }
+        closedir(sd);
+    }
+    closedir(d);
+    return 0;
 }
 
 static uint64_t nblocks(uint64_t len)

@@ -91,6 +91,22 @@ int cache_fmt_store(const struct cache_io *io, const char *path,
                     const char *buf, int64_t *grew,
                     bool *created) HFM_MUST_CHECK;
 
+/* One file met by cache_fmt_walk(): a chunk file's name (key, idx) or a
+ * temporary one (tmp: a write a crash cut short, or one in progress). */
+struct cache_fmt_entry {
+    const char *path;
+    char key[CACHE_KEY_MAX];
+    uint64_t idx;
+    bool tmp;
+};
+
+/* Calls fn for each chunk file and temporary file under dir/chunks/KK/
+ * (other names are skipped) until fn returns false. 0, or -errno when
+ * dir/chunks cannot be opened (-ENOENT: nothing stored yet). */
+int cache_fmt_walk(const char *dir,
+                   bool (*fn)(const struct cache_fmt_entry *e, void *arg),
+                   void *arg);
+
 /* The header of a chunk file (cache ls, scans): 0, -ENOENT, -EBADMSG. */
 int cache_fmt_inspect(const char *path,
                       struct cache_fmt_info *out) HFM_MUST_CHECK;

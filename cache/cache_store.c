@@ -357,61 +357,49 @@ static int cmp_scan(const void *a, const void *b)
     return 0;
 }
 
+struct scan {
+    struct scan_ent *v;
+    size_t n, cap;
+};
+
+static bool scan_one(const struct cache_fmt_entry *e, void *arg)
+{
+    struct scan *sc = arg;
+    struct stat stb;
+    if (e->tmp) {
+        (void)unlink(e->path);
+        return true;
+    }
+    if (stat(e->path, &stb) < 0 || !S_ISREG(stb.st_mode))
+        return true;
+    if (sc->n == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 256;
+        struct scan_ent *nv = realloc(sc->v, ncap * sizeof(*nv));
+        if (!nv)
+            return false;
+        sc->v = nv;
+        sc->cap = ncap;
+    }
+    snprintf(sc->v[sc->n].key, sizeof(sc->v[sc->n].key), "%s", e->key);
+    sc->v[sc->n].idx = e->idx;
+    sc->v[sc->n].bytes = file_bytes(&stb);
+    sc->v[sc->n].mtime = stb.st_mtim;
+    sc->n++;
+    return true;
+}
+
 /* Rebuilds the index from chunks/, oldest first, and removes temporary
  * files: under the exclusive evict lock no process is writing one, so
  * each was left by a crash mid-write. */
 static void scan(struct cache_store *s)
 {
-    char top[4200];
-    DIR *d;
-    struct dirent *de;
-    struct scan_ent *v = NULL;
-    size_t n = 0, cap = 0;
+    struct scan sc = {0};
+    struct scan_ent *v;
+    size_t n;
 
-    snprintf(top, sizeof(top), "%s/chunks", s->dir);
-    d = opendir(top);
-    while (d && (de = readdir(d))) {
-        char sub[4400];
-        DIR *sd;
-        struct dirent *se;
-        if (de->d_name[0] == '.' || strlen(de->d_name) != 2)
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
-        sd = opendir(sub);
-        if (!sd)
-            continue;
-        while ((se = readdir(sd))) {
-            char path[4700], key[CACHE_KEY_MAX];
-            struct stat stb;
-            uint64_t idx;
-            if (se->d_name[0] == '.')
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
-            if (strstr(se->d_name, ".tmp")) {
-                (void)unlink(path);
-                continue;
-            }
-            if (!cache_fmt_parse_name(se->d_name, key, &idx) ||
-                stat(path, &stb) < 0 || !S_ISREG(stb.st_mode))
-                continue;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                struct scan_ent *nv = realloc(v, ncap * sizeof(*v));
-                if (!nv)
-                    break;
-                v = nv;
-                cap = ncap;
-            }
-            snprintf(v[n].key, sizeof(v[n].key), "%s", key);
-            v[n].idx = idx;
-            v[n].bytes = file_bytes(&stb);
-            v[n].mtime = stb.st_mtim;
-            n++;
-        }
-        closedir(sd);
-    }
-    if (d)
-        closedir(d);
+    (void)cache_fmt_walk(s->dir, scan_one, &sc);
+    v = sc.v;
+    n = sc.n;
     if (n > 0)
         qsort(v, n, sizeof(*v), cmp_scan);
     pthread_mutex_lock(&s->lock);

@@ -529,66 +529,57 @@ static void name_keys(const char *dir, struct ls_ent *v, size_t n)
     closedir(d);
 }
 
+struct ls {
+    struct ls_ent *v;
+    size_t n, cap;
+    uint64_t total;
+};
+
+static bool ls_one(const struct cache_fmt_entry *e, void *arg)
+{
+    struct ls *l = arg;
+    struct cache_fmt_info info;
+    size_t i;
+    /* the chunk file format is cache/cache_format.c's to read */
+    if (e->tmp || cache_fmt_inspect(e->path, &info) < 0 ||
+        strcmp(info.key, e->key) != 0 || info.idx != e->idx)
+        return true; /* not a usable chunk file: not listed */
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].key, e->key) == 0)
+            break;
+    if (i == l->n) {
+        if (l->n == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 64;
+            struct ls_ent *nv = realloc(l->v, ncap * sizeof(*nv));
+            if (!nv)
+                return false;
+            l->v = nv;
+            l->cap = ncap;
+        }
+        memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+        snprintf(l->v[l->n].key, sizeof(l->v[l->n].key), "%s", e->key);
+        l->n++;
+    }
+    l->v[i].chunks++;
+    l->v[i].bytes += info.bytes;
+    l->total += info.bytes;
+    return true;
+}
+
 static int cache_ls(const struct hfm_config *cfg)
 {
-    char top[4200];
-    DIR *d;
-    struct dirent *de;
-    struct ls_ent *v = NULL;
-    size_t n = 0, cap = 0;
-    uint64_t total = 0;
+    struct ls l = {0};
+    struct ls_ent *v;
+    size_t n;
+    uint64_t total;
 
-    snprintf(top, sizeof(top), "%s/chunks", cfg->cache_dir);
-    d = opendir(top);
-    if (!d) {
+    if (cache_fmt_walk(cfg->cache_dir, ls_one, &l) < 0) {
         printf("cache '%s' is empty\n", cfg->cache_dir);
         return 0;
     }
-    while ((de = readdir(d))) {
-        char sub[4500];
-        DIR *sd;
-        struct dirent *se;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof(sub), "%s/%s", top, de->d_name);
-        sd = opendir(sub);
-        if (!sd)
-            continue;
-        while ((se = readdir(sd))) {
-            char path[4800], key[CACHE_KEY_MAX];
-            struct cache_fmt_info info;
-            uint64_t idx;
-            size_t i;
-            /* the chunk file format is cache/cache_format.c's to read */
-            if (!cache_fmt_parse_name(se->d_name, key, &idx))
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", sub, se->d_name);
-            if (cache_fmt_inspect(path, &info) < 0 ||
-                strcmp(info.key, key) != 0 || info.idx != idx)
-                continue; /* not a usable chunk file: not listed */
-            for (i = 0; i < n; i++)
-                if (strcmp(v[i].key, key) == 0)
-                    break;
-            if (i == n) {
-                if (n == cap) {
-                    size_t ncap = cap ? cap * 2 : 64;
-                    struct ls_ent *nv = realloc(v, ncap * sizeof(*nv));
-                    if (!nv)
-                        break;
-                    v = nv;
-                    cap = ncap;
-                }
-                memset(&v[n], 0, sizeof(v[n]));
-                snprintf(v[n].key, sizeof(v[n].key), "%s", key);
-                n++;
-            }
-            v[i].chunks++;
-            v[i].bytes += info.bytes;
-            total += info.bytes;
-        }
-        closedir(sd);
-    }
-    closedir(d);
+    v = l.v;
+    n = l.n;
+    total = l.total;
     name_keys(cfg->cache_dir, v, n);
     if (n > 0)
         qsort(v, n, sizeof(*v), cmp_ls);

@@ -83,8 +83,9 @@
 #include "net/log.h"
 
 /* Range requests one file may have in flight at once (of the hub's
- * HUB_DEFAULT_CONNS per host). */
-#define FILE_FETCHES_MAX (HUB_DEFAULT_CONNS - HUB_DEFAULT_CONNS / 4)
+ * HUB_DEFAULT_CONNS per host): all but two, which stay free for other
+ * files while this one's CDN stalls. */
+#define FILE_FETCHES_MAX (HUB_DEFAULT_CONNS - 2)
 
 #define TABLE_BUCKETS 1024
 
@@ -701,8 +702,8 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
             pthread_cond_broadcast(&c->cond);
             continue;
         }
-        /* a file leaves a quarter of the connections to other files, so
-         * a stalled CDN never holds every transfer slot of its host */
+        /* a file leaves two connections to other files, so a stalled
+         * CDN never holds every transfer slot of its host */
         if (f->fetching >= FILE_FETCHES_MAX) {
             ch->busy &= ~take;
             pthread_cond_broadcast(&c->cond);

@@ -40,8 +40,8 @@
 #include "net/hub.h"
 
 #define CACHE_CHUNK_SIZE (4u * 1024 * 1024)
-#define CACHE_MEM_CHUNKS 20
-#define CACHE_RA_MAX_CHUNKS 12 /* readahead window, chunks */
+#define CACHE_MEM_CHUNKS 19
+#define CACHE_RA_MAX_CHUNKS 14 /* readahead window, chunks */
 #define CACHE_DEFAULT_MAX_BYTES (10ull * 1024 * 1024 * 1024)
 #define CACHE_KEY_MAX 72
 /* a read that starts this close to where its stream's reads ended

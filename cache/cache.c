@@ -1162,8 +1162,10 @@ int cache_new(const struct cache_config *cfg, struct cache **out)
     c->mem_chunks = cfg->mem_chunks > 0 ? cfg->mem_chunks : CACHE_MEM_CHUNKS;
     if (c->mem_chunks < 4)
         c->mem_chunks = 4;
-    c->ra_max =
-        cfg->ra_max_chunks == 0 ? CACHE_RA_MAX_CHUNKS : cfg->ra_max_chunks;
+    /* the window grows with the buffers: all but five of them */
+    c->ra_max = cfg->ra_max_chunks != 0 ? cfg->ra_max_chunks
+                : c->mem_chunks - 5 > CACHE_RA_MAX_CHUNKS ? c->mem_chunks - 5
+                                                           : CACHE_RA_MAX_CHUNKS;
     if (c->ra_max > c->mem_chunks - 4)
         c->ra_max = c->mem_chunks - 4;
     c->io = &cache_io_default;

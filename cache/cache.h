@@ -55,7 +55,8 @@ struct cache_config {
     const char *dir;    /* created if missing (0700) */
     uint64_t max_bytes; /* 0: CACHE_DEFAULT_MAX_BYTES */
     int mem_chunks;     /* 0: CACHE_MEM_CHUNKS */
-    int ra_max_chunks;  /* 0: CACHE_RA_MAX_CHUNKS; < 0: no readahead */
+    int ra_max_chunks;  /* 0: mem_chunks - 5, at least CACHE_RA_MAX_CHUNKS
+                         * (within mem_chunks - 4); < 0: no readahead */
 };
 
 struct cache_stats {

@@ -57,12 +57,16 @@ static const char usage_text[] =
     "                        (default ${XDG_CACHE_HOME:-~/.cache}/hfmount)\n"
     "      --cache-size SIZE bound of the chunk cache, e.g. 512M, 20G\n"
     "                        (default 10G)\n"
+    "      --cache-memory SIZE  bound of the chunk buffers in memory, in\n"
+    "                        4 MiB chunks, 16M to 64G (default 76M); more\n"
+    "                        lets readahead keep more requests in flight\n"
     "      --log-file FILE   log here (default: stderr in the foreground,\n"
     "                        syslog when daemonized)\n"
     "      --log-level LEVEL error, warn, info (default) or debug\n"
     "  -o OPT[,OPT...]       FUSE mount options (allow_other, ...), and the\n"
     "                        options above as key=value for /etc/fstab:\n"
-    "                        cache_dir=, cache_size=, log_file=, log_level=,\n"
+    "                        cache_dir=, cache_size=, cache_memory=,\n"
+    "                        log_file=, log_level=,\n"
     "                        token_file=, timeout=, retries=, offline;\n"
     "                        nonempty: mount over a directory that is not\n"
     "                        empty (refused by default)\n"
@@ -103,6 +107,7 @@ static const char usage_text[] =
 enum {
     OPT_CACHE_DIR = 256,
     OPT_CACHE_SIZE,
+    OPT_CACHE_MEMORY,
     OPT_LOG_FILE,
     OPT_LOG_LEVEL,
     OPT_TOKEN_FILE,
@@ -115,6 +120,7 @@ static const struct option long_opts[] = {
     {"foreground", no_argument, NULL, 'f'},
     {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
     {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
+    {"cache-memory", required_argument, NULL, OPT_CACHE_MEMORY},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
@@ -251,9 +257,20 @@ static bool dropped_opt(const char *o)
     return false;
 }
 
+/* --cache-memory: a size from 16 MiB (4 chunk buffers) to 64 GiB. */
+static bool parse_memory(const char *s, uint64_t *out)
+{
+    uint64_t v;
+    if (!hub_parse_size(s, &v) || v < (16ull << 20) || v > (64ull << 30))
+        return false;
+    *out = v;
+    return true;
+}
+
 /*
  * -o values: hfmount's own settings as key=value (so an fstab line can
- * carry them: cache_dir, cache_size, log_file, log_level, token_file,
+ * carry them: cache_dir, cache_size, cache_memory, log_file, log_level,
+ * token_file,
  * timeout, retries, offline, foreground, nonempty), mount(8) words
  * dropped, the rest passed to FUSE.
  */
@@ -276,6 +293,10 @@ static int parse_o(struct hfm_config *cfg, const char *arg)
         } else if (KEY("cache_size") && eq) {
             if (!hub_parse_size(val, &cfg->cache_size))
                 rc = usage_error("invalid cache_size '%s'", val);
+        } else if (KEY("cache_memory") && eq) {
+            if (!parse_memory(val, &cfg->cache_memory))
+                rc = usage_error("invalid cache_memory '%s' (16M to 64G)",
+                                 val);
         } else if (KEY("log_file") && eq) {
             free(cfg->log_file);
             cfg->log_file = strdup(val);
@@ -355,6 +376,12 @@ int hfm_config_parse(struct hfm_config *cfg, int argc, char **argv)
             if (!hub_parse_size(optarg, &cfg->cache_size))
                 return usage_error("invalid --cache-size '%s' (try 512M or "
                                    "20G)",
+                                   optarg);
+            break;
+        case OPT_CACHE_MEMORY:
+            if (!parse_memory(optarg, &cfg->cache_memory))
+                return usage_error("invalid --cache-memory '%s' (16M to "
+                                   "64G)",
                                    optarg);
             break;
         case OPT_LOG_FILE:

@@ -46,6 +46,7 @@ struct hfm_config {
     bool foreground;
     char *cache_dir;
     uint64_t cache_size;
+    uint64_t cache_memory;     /* chunk buffers' bound; 0: the cache's */
     char *log_file;            /* NULL: stderr (-f) or syslog */
     enum hfm_log_level log_level;
     char *fuse_opts;           /* -o values, comma joined, or NULL */

@@ -369,6 +369,7 @@ int main(int argc, char **argv)
     memset(&cc, 0, sizeof(cc));
     cc.dir = cfg.cache_dir;
     cc.max_bytes = cfg.cache_size;
+    cc.mem_chunks = (int)(cfg.cache_memory / CACHE_CHUNK_SIZE);
     if (hfm_init(&h, &cfg) < 0) {
         fprintf(stderr, "hfmount: out of memory\n");
         goto out_curl;

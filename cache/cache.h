@@ -72,6 +72,7 @@ struct cache_stats {
     uint64_t stored;       /* writes of fetched blocks to chunk files */
     uint64_t from_peers;   /* chunks another process fetched while this one
                             * waited for them (one fetch for both) */
+    uint64_t files_checked; /* whole-file sha256 checks that matched */
     int processes;         /* hfmount processes using the store now */
 };
 

@@ -1065,12 +1065,13 @@ int hfm_stats_json(struct hfm *h, char *out, size_t cap)
         ",\"cache_chunks\":%" PRIu64 ",\"cache_limit\":%" PRIu64
         ",\"cache_processes\":%d,\"chunks_stored\":%" PRIu64
         ",\"chunks_from_other_processes\":%" PRIu64
+        ",\"files_checked\":%" PRIu64
         ",\"inodes\":%" PRIu64 ",\"inodes_peak\":%" PRIu64
         ",\"offline\":%s,\"uptime_s\":%lld}",
         hs.requests, hs.bytes, hs.retries, hs.errors, cs.hits_mem,
         cs.hits_disk, cs.misses, cs.readahead, cs.corrupt, cs.evicted,
         cs.write_errors, cs.disk_bytes, cs.disk_chunks, h->cfg->cache_size,
-        cs.processes, cs.stored, cs.from_peers, nodes, peak, h->hub && hub_is_offline(h->hub) ? "true" : "false",
+        cs.processes, cs.stored, cs.from_peers, cs.files_checked, nodes, peak, h->hub && hub_is_offline(h->hub) ? "true" : "false",
         (long long)(time(NULL) - h->start_time));
 }
 

@@ -2,7 +2,10 @@
 with one wrong byte is caught when the file is read end to end (EIO and one
 log line), its chunks are dropped, and the next read is right."""
 import errno
+import json
 import subprocess
+
+import pytest
 
 import util
 from util import read_bytes
@@ -10,9 +13,12 @@ from util import read_bytes
 MODEL = ('model', 'acme/tiny')
 
 
-def test_corrupt_cdn_bytes_fail_the_whole_file_check(mount, hub):
+@pytest.mark.parametrize('memory', [None, '16M'])
+def test_corrupt_cdn_bytes_fail_the_whole_file_check(mount, hub, memory):
+    """With --cache-memory 16M the 5-chunk file does not fit in the 4
+    chunk buffers: the check must still see every chunk in order."""
     info = hub.files(*MODEL, 'main')['model.safetensors']
-    m = mount('acme/tiny')
+    m = mount('acme/tiny', args=['--cache-memory', memory] if memory else [])
     path = m.path('model.safetensors')
     # every CDN answer for this blob has one byte flipped in the middle
     hub.fault(info['sha256'], action='corrupt', origin='cdn', count=1000)
@@ -25,6 +31,8 @@ def test_corrupt_cdn_bytes_fail_the_whole_file_check(mount, hub):
              if "do not match the file's sha256" in l]
     assert len(lines) == 1, 'want one log line, got:\n' + m.log_text()
     assert 'model.safetensors' in lines[0] and info['sha256'] in lines[0]
+    st = json.loads(util.getxattr(m.mnt, 'user.hf.stats'))
+    assert st['files_checked'] == 0, st
 
     hub.reset()
     # the kernel may keep pages of the failed read: drop them
@@ -34,13 +42,18 @@ def test_corrupt_cdn_bytes_fail_the_whole_file_check(mount, hub):
                        'corruption ended')
 
 
-def test_clean_file_passes_the_check(mount, hub):
+@pytest.mark.parametrize('memory', [None, '16M'])
+def test_clean_file_passes_the_check(mount, hub, memory):
+    """The check runs to the end (files_checked), also when the file's
+    chunks do not all fit in memory."""
     info = hub.files(*MODEL, 'main')['model.safetensors']
-    m = mount('acme/tiny')
+    m = mount('acme/tiny', args=['--cache-memory', memory] if memory else [])
     util.check_content(read_bytes(m.path('model.safetensors')), info,
                        'model.safetensors')
     assert "sha256" not in m.log_text().replace(info['sha256'], ''), \
         m.log_text()
+    st = json.loads(util.getxattr(m.mnt, 'user.hf.stats'))
+    assert st['files_checked'] == 1, st
 
 
 def test_random_reads_are_not_checked_but_right(mount, hub):
@@ -56,3 +69,5 @@ def test_random_reads_are_not_checked_but_right(mount, hub):
         util.close_fd(fd)
     assert len(tail) == 4096 and len(head) == 4096
     assert "do not match" not in m.log_text()
+    st = json.loads(util.getxattr(m.mnt, 'user.hf.stats'))
+    assert st['files_checked'] == 0, st

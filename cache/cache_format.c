@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,21 +312,33 @@ static int write_all(const struct cache_io *io, int fd, const void *p,
     return 0;
 }
 
-/* Writes blocks add of buf at their places, and their hashes into h. */
+/* Writes blocks add of buf at their places, and their hashes into h:
+ * each run of contiguous blocks in one pwrite (one device write under
+ * O_DIRECT). */
 static int write_blocks(const struct cache_io *io, int fd, struct fmt_hdr *h,
                         uint64_t add, const char *buf)
 {
-    for (uint64_t b = 0; b < h->nblocks; b++) {
+    for (uint64_t b = 0; b < h->nblocks;) {
+        uint64_t e;
         size_t off, n;
         int rc;
-        if (!(add & (1ull << b)))
+        if (!(add & (1ull << b))) {
+            b++;
             continue;
+        }
+        for (e = b; e + 1 < h->nblocks && (add & (1ull << (e + 1))); e++) {
+        }
+        for (uint64_t i = b; i <= e; i++)
+            h->block_xxh3[i] =
+                block_hash(buf + cache_fmt_block_off(i),
+                           cache_fmt_block_len(h->len, i));
         off = (size_t)cache_fmt_block_off(b);
-        n = cache_fmt_block_len(h->len, b);
-        h->block_xxh3[b] = block_hash(buf + off, n);
+        n = (size_t)(cache_fmt_block_off(e) - off) +
+            cache_fmt_block_len(h->len, e);
         rc = write_all(io, fd, buf + off, n, CACHE_FMT_DATA_OFF + (off_t)off);
         if (rc < 0)
             return rc;
+        b = e + 1;
     }
     h->present |= add;
     return 0;
@@ -349,6 +362,32 @@ static int write_hdr(const struct cache_io *io, int fd, struct fmt_hdr *h)
     return write_all(io, fd, h, sizeof(*h), 0);
 }
 
+/* The header as its whole zero-padded page, from an aligned buffer: the
+ * write an O_DIRECT descriptor takes. */
+static int write_hdr_page(const struct cache_io *io, int fd,
+                          struct fmt_hdr *h)
+{
+    void *page = NULL;
+    int rc;
+    if (posix_memalign(&page, CACHE_FMT_DATA_OFF, CACHE_FMT_DATA_OFF) != 0)
+        return -ENOMEM;
+    h->hdr_xxh3 = hdr_hash(h);
+    memset(page, 0, CACHE_FMT_DATA_OFF);
+    memcpy(page, h, sizeof(*h));
+    rc = write_all(io, fd, page, CACHE_FMT_DATA_OFF, 0);
+    free(page);
+    return rc;
+}
+
+/* A whole chunk in a page-aligned buffer (cache.c maps full-size ones)
+ * can be written with O_DIRECT: every write is then page-aligned in
+ * memory and in the file. */
+static bool direct_ok(uint64_t len, const char *buf)
+{
+    return len == CACHE_CHUNK_SIZE &&
+           ((uintptr_t)buf & (CACHE_FMT_DATA_OFF - 1)) == 0;
+}
+
 /* A new file through a temporary name (invariant 4 of cache.c). */
 static int create_file(const struct cache_io *io, const char *path,
                        const char *key, uint64_t idx, uint64_t len,
@@ -357,21 +396,38 @@ static int create_file(const struct cache_io *io, const char *path,
     char tmp[4400], dir[4300];
     struct fmt_hdr h;
     const char *slash;
-    int fd, rc;
+    bool direct;
+    int fd, rc, flags;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    fd = io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* O_DIRECT where it applies: the bytes go from the chunk buffer to
+     * the disk, neither copied into the page cache nor filling it with
+     * pages nobody reads soon (the kernel caches what the FUSE reader
+     * got). A file system that refuses it gets buffered writes. */
+    direct = direct_ok(len, buf);
+again:
+    flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0);
+    fd = io->open(tmp, flags, 0600);
     if (fd < 0 && errno == ENOENT && (slash = strrchr(path, '/'))) {
         snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
         (void)mkdir(dir, 0700);
-        fd = io->open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        fd = io->open(tmp, flags, 0600);
+    }
+    if (fd < 0 && direct && errno == EINVAL) {
+        direct = false;
+        goto again;
     }
     if (fd < 0)
         return -errno;
     hdr_init(&h, key, idx, len);
     rc = write_blocks(io, fd, &h, add, buf);
+    if (rc == -EINVAL && direct) {
+        io->close(fd);
+        direct = false;
+        goto again;
+    }
     if (rc == 0)
-        rc = write_hdr(io, fd, &h);
+        rc = direct ? write_hdr_page(io, fd, &h) : write_hdr(io, fd, &h);
     if (io->close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && io->rename(tmp, path) < 0)

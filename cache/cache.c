@@ -902,6 +902,22 @@ static int hash_chunk(struct cache *c, struct cache_file *f,
     return -EIO;
 }
 
+/* hash_chunk() of nc, complete and in the table, found under c->lock
+ * (held on entry, released on return): pinned for the hashing. */
+static int hash_pinned(struct cache *c, struct cache_file *f,
+                       struct chunk *nc)
+{
+    int rc;
+    nc->pins++;
+    lru_unlink(c, nc);
+    pthread_mutex_unlock(&c->lock);
+    rc = hash_chunk(c, f, nc);
+    pthread_mutex_lock(&c->lock);
+    unpin(c, nc);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 /* Feeds f's whole-file hash with the chunks from idx on that are complete
  * in memory, up to the last one (which its own reader hashes): the ones
  * readers passed while an earlier chunk was still arriving, and readahead
@@ -919,13 +935,7 @@ static void hash_ahead(struct cache *c, struct cache_file *f, uint64_t idx)
             pthread_mutex_unlock(&c->lock);
             return;
         }
-        nc->pins++;
-        lru_unlink(c, nc);
-        pthread_mutex_unlock(&c->lock);
-        rc = hash_chunk(c, f, nc);
-        pthread_mutex_lock(&c->lock);
-        unpin(c, nc);
-        pthread_mutex_unlock(&c->lock);
+        rc = hash_pinned(c, f, nc);
         if (rc < 0)
             return;
     }
@@ -970,13 +980,7 @@ static int hash_catch_up(struct cache *c, struct cache_file *f,
             pthread_mutex_unlock(&c->lock);
             return hash_chunk(c, f, ch); /* refuses a last chunk once bad */
         }
-        nc->pins++;
-        lru_unlink(c, nc);
-        pthread_mutex_unlock(&c->lock);
-        rc = hash_chunk(c, f, nc);
-        pthread_mutex_lock(&c->lock);
-        unpin(c, nc);
-        pthread_mutex_unlock(&c->lock);
+        rc = hash_pinned(c, f, nc);
         if (rc < 0)
             return rc;
     }

@@ -437,9 +437,16 @@ again:
     return rc;
 }
 
+uint64_t cache_fmt_disk_bytes(const struct stat *st)
+{
+    uint64_t alloc = (uint64_t)st->st_blocks * 512;
+    return alloc < (uint64_t)st->st_size ? alloc : (uint64_t)st->st_size;
+}
+
 int cache_fmt_store(const struct cache_io *io, const char *path,
                     const char *key, uint64_t idx, uint64_t len, uint64_t add,
-                    const char *buf, int64_t *grew, bool *created)
+                    const char *buf, int64_t *grew, bool *created,
+                    uint64_t *holds)
 {
     struct fmt_hdr h;
     const char *why;
@@ -448,6 +455,7 @@ int cache_fmt_store(const struct cache_io *io, const char *path,
 
     *grew = 0;
     *created = false;
+    *holds = 0;
     add &= cache_fmt_all(len);
     if (!add)
         return 0;
@@ -457,7 +465,8 @@ int cache_fmt_store(const struct cache_io *io, const char *path,
             return -errno;
         rc = create_file(io, path, key, idx, len, add, buf);
         if (rc == 0) {
-            *grew = (int64_t)cache_fmt_bytes(len, add);
+            *holds = cache_fmt_bytes(len, add);
+            *grew = (int64_t)*holds;
             *created = true;
         }
         return rc;
@@ -471,12 +480,15 @@ int cache_fmt_store(const struct cache_io *io, const char *path,
     if (rc < 0) {
         /* unusable: replaced by a new file with what we have */
         struct stat st;
-        int64_t old = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
+        int64_t old = fstat(fd, &st) == 0 ? (int64_t)cache_fmt_disk_bytes(&st)
+                                          : 0;
         (void)flock(fd, LOCK_UN);
         io->close(fd);
         rc = create_file(io, path, key, idx, len, add, buf);
-        if (rc == 0)
-            *grew = (int64_t)cache_fmt_bytes(len, add) - old;
+        if (rc == 0) {
+            *holds = cache_fmt_bytes(len, add);
+            *grew = (int64_t)*holds - old;
+        }
         return rc;
     }
     before = h.present;
@@ -489,9 +501,10 @@ int cache_fmt_store(const struct cache_io *io, const char *path,
     (void)flock(fd, LOCK_UN);
     if (io->close(fd) < 0 && rc == 0)
         rc = -errno;
-    if (rc == 0)
-        *grew = (int64_t)(cache_fmt_bytes(len, h.present) -
-                          cache_fmt_bytes(len, before));
+    if (rc == 0) {
+        *holds = cache_fmt_bytes(len, h.present);
+        *grew = (int64_t)(*holds - cache_fmt_bytes(len, before));
+    }
     return rc;
 }
 

@@ -85,11 +85,16 @@ int cache_fmt_load(const struct cache_io *io, const char *path,
  * that a bad one is removed, not a good one stored under its name since. */
 
 /* Stores the blocks add of buf. *grew: bytes the file grew by (what the
- * store's count must add); *created: a new file (one more chunk file). */
+ * store's count must add); *created: a new file (one more chunk file);
+ * *holds: what the file takes now, cache_fmt_bytes() of every block it
+ * holds, whoever stored them (what the store's index records). */
 int cache_fmt_store(const struct cache_io *io, const char *path,
                     const char *key, uint64_t idx, uint64_t len, uint64_t add,
-                    const char *buf, int64_t *grew,
-                    bool *created) HFM_MUST_CHECK;
+                    const char *buf, int64_t *grew, bool *created,
+                    uint64_t *holds) HFM_MUST_CHECK;
+/* What a file the store counts takes on disk when its header cannot say
+ * (the recount's measure): its allocated bytes or its size, the less. */
+uint64_t cache_fmt_disk_bytes(const struct stat *st);
 
 /* One file met by cache_fmt_walk(): a chunk file's name (key, idx) or a
  * temporary one (tmp: a write a crash cut short, or one in progress). */

@@ -197,11 +197,19 @@ void cache_store_forget(struct cache_store *s, const char *key, uint64_t idx)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* What a file takes on disk, from its allocation (it may be sparse). */
-static uint64_t file_bytes(const struct stat *st)
+/* What the count holds for the file at path, just before this process
+ * unlinks it: its header's blocks, as whoever stored them added them, or
+ * its allocation if the header is unreadable. Not the index's figure:
+ * that is what the file held when this process last wrote or saw it, and
+ * another process may since have evicted it and stored a new one with
+ * fewer blocks under the name (subtracting the old figure would leave the
+ * count under the disk, and the disk over the bound). */
+static uint64_t counted_bytes(const char *path, const struct stat *st)
 {
-    uint64_t alloc = (uint64_t)st->st_blocks * 512;
-    return alloc < (uint64_t)st->st_size ? alloc : (uint64_t)st->st_size;
+    struct cache_fmt_info info;
+    if (cache_fmt_inspect(path, &info) == 0)
+        return info.bytes;
+    return cache_fmt_disk_bytes(st);
 }
 
 bool cache_store_drop(struct cache_store *s, const char *key, uint64_t idx,
@@ -212,7 +220,7 @@ bool cache_store_drop(struct cache_store *s, const char *key, uint64_t idx,
     uint64_t bytes;
 
     pthread_mutex_lock(&s->lock);
-    bytes = index_remove(s, key, idx);
+    (void)index_remove(s, key, idx);
     pthread_mutex_unlock(&s->lock);
     if (cache_store_path(s, key, idx, path, sizeof(path)) < 0)
         return false;
@@ -220,8 +228,7 @@ bool cache_store_drop(struct cache_store *s, const char *key, uint64_t idx,
         return false;
     if (file_id && cache_fmt_file_id(&st) != file_id)
         return false; /* a new file under the name: not the bad one */
-    if (bytes == 0)
-        bytes = file_bytes(&st);
+    bytes = counted_bytes(path, &st);
     if ((*s->io)->unlink(path) < 0)
         return false;
     cache_share_add(s->share, -(int64_t)bytes, -1);
@@ -285,6 +292,7 @@ void cache_store_make_room(struct cache_store *s, uint64_t need)
             continue;
         } else {
             cache_share_evict_lock(s->share, false);
+            bytes = counted_bytes(path, &st);
             rc = (*s->io)->unlink(path) < 0 ? -errno : 0;
             if (rc == 0)
                 cache_share_add(s->share, -(int64_t)bytes, -1);
@@ -303,10 +311,9 @@ int cache_store_put(struct cache_store *s, const char *key, uint64_t idx,
 {
     char path[4200];
     struct timespec now;
-    struct stat st;
     int64_t grew = 0;
-    bool created = false, other = false;
-    uint64_t other_bytes = 0;
+    uint64_t holds = 0;
+    bool created = false;
     int rc = cache_store_path(s, key, idx, path, sizeof(path));
 
     if (rc < 0)
@@ -315,25 +322,18 @@ int cache_store_put(struct cache_store *s, const char *key, uint64_t idx,
     /* the file and the shared count move together (cache_share.h) */
     cache_share_evict_lock(s->share, false);
     rc = cache_fmt_store(*s->io, path, key, idx, len, add, buf, &grew,
-                         &created);
+                         &created, &holds);
     if (rc == 0)
         cache_share_add(s->share, grew, created ? 1 : 0);
     cache_share_evict_unlock(s->share);
-    if (rc < 0)
+    if (rc < 0 || holds == 0)
         return rc;
-    if (!created && !cache_store_holds(s, key, idx, 0) &&
-        stat(path, &st) == 0) {
-        other = true; /* a file another process made */
-        other_bytes = file_bytes(&st);
-    }
+    /* the index records what the file holds now, not its old figure plus
+     * the growth: the file may be a new one (ours or another process's)
+     * since another process evicted the one we indexed */
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&s->lock);
-    {
-        struct disk_ent *e = *slot(s, key, idx);
-        int64_t bytes = e ? (int64_t)e->bytes + grew
-                          : other ? (int64_t)other_bytes : grew;
-        index_add(s, key, idx, bytes > 0 ? (uint64_t)bytes : 0, &now);
-    }
+    index_add(s, key, idx, holds, &now);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -382,7 +382,7 @@ static bool scan_one(const struct cache_fmt_entry *e, void *arg)
     }
     snprintf(sc->v[sc->n].key, sizeof(sc->v[sc->n].key), "%s", e->key);
     sc->v[sc->n].idx = e->idx;
-    sc->v[sc->n].bytes = file_bytes(&stb);
+    sc->v[sc->n].bytes = cache_fmt_disk_bytes(&stb);
     sc->v[sc->n].mtime = stb.st_mtim;
     sc->n++;
     return true;

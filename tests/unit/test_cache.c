@@ -31,6 +31,7 @@
 
 #include "cache/cache_format.h"
 #include "cache/cache_internal.h"
+#include "cache/cache_store.h"
 #include "check.h"
 #include "net/hub.h"
 
@@ -58,13 +59,14 @@ static int write_chunk(const char *dir, const char *key, uint64_t idx,
 {
     char path[512], sub[512];
     int64_t grew;
+    uint64_t holds;
     bool created;
 
     snprintf(sub, sizeof(sub), "%s/chunks", dir);
     mkdir(sub, 0700);
     path_of(path, sizeof(path), dir, key, idx);
     return cache_fmt_store(&cache_io_default, path, key, idx, len,
-                           cache_fmt_all(len), data, &grew, &created);
+                           cache_fmt_all(len), data, &grew, &created, &holds);
 }
 
 static void flip_byte(const char *path, long off)
@@ -130,6 +132,77 @@ static void test_shared_dir(void)
     cache_get_stats(a, &st);
     CHECK(st.processes == 1);
     cache_free(a);
+}
+
+/* The shared count follows the disk when two processes evict and store
+ * one chunk in turn (invariant 5 across processes): b evicts the file a
+ * indexed, then a new file with fewer blocks is stored under its name.
+ * Whoever evicts it next subtracts what that file holds, not the figure
+ * a's index kept, so the count never falls under the bytes on disk (it
+ * did: the disk then ended over --cache-size). */
+static uint64_t store_bytes(struct cache_store *s)
+{
+    struct cache_store_stats st;
+    cache_store_get_stats(s, &st);
+    return st.bytes;
+}
+
+static void test_shared_count(void)
+{
+    static const struct cache_io *io = &cache_io_default;
+    char dir[128], sub[160], k1[48], k2[48], k3[48];
+    const uint64_t len = 2 * CACHE_BLOCK_SIZE + 100; /* 3 blocks */
+    const uint64_t full = CACHE_FMT_DATA_OFF + len;
+    const uint64_t one = CACHE_FMT_DATA_OFF + CACHE_BLOCK_SIZE;
+    struct cache_store *a = NULL, *b = NULL;
+    char *data = malloc(len);
+
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    fill(data, len, 5);
+    snprintf(dir, sizeof(dir), "%s/count", root);
+    mkdir(dir, 0700);
+    snprintf(sub, sizeof(sub), "%s/chunks", dir);
+    mkdir(sub, 0700);
+    CHECK(cache_store_new(dir, 64u << 20, &io, &a) == 0 && a);
+    CHECK(cache_store_new(dir, 64u << 20, &io, &b) == 0 && b);
+    if (!a || !b)
+        goto out;
+    key_of(k1, 0x4400);
+    key_of(k2, 0x4401);
+    key_of(k3, 0x4402);
+
+    /* a stores k1 whole; b (after a recount) evicts it; a stores it again */
+    CHECK(cache_store_put(a, k1, 0, len, cache_fmt_all(len), data) == 0);
+    CHECK(store_bytes(a) == full);
+    cache_store_recount(b);
+    CHECK(cache_store_drop(b, k1, 0, 0));
+    CHECK(store_bytes(a) == 0);
+    CHECK(cache_store_put(a, k1, 0, len, cache_fmt_all(len), data) == 0);
+    CHECK(cache_store_put(a, k2, 0, len, cache_fmt_all(len), data) == 0);
+    CHECK(store_bytes(a) == 2 * full);
+    /* a's eviction of k1 (the oldest) takes away one file's bytes, not
+     * two: room for max - full leaves k2 alone */
+    cache_store_make_room(a, (64u << 20) - full);
+    CHECK(store_bytes(a) == full);
+
+    /* b evicts k2, then stores one block of it: a, whose index says k2 is
+     * whole, removes that file and subtracts one block */
+    CHECK(cache_store_put(a, k3, 0, len, cache_fmt_all(len), data) == 0);
+    CHECK(store_bytes(a) == 2 * full);
+    cache_store_recount(b);
+    CHECK(cache_store_drop(b, k2, 0, 0));
+    CHECK(cache_store_put(b, k2, 0, len, 1, data) == 0);
+    CHECK(store_bytes(b) == full + one);
+    CHECK(cache_store_drop(a, k2, 0, 0));
+    CHECK(store_bytes(a) == full && store_bytes(b) == full);
+    cache_store_recount(a);
+    CHECK(store_bytes(a) == full); /* the recount agrees: k3 on disk */
+out:
+    cache_store_free(b);
+    cache_store_free(a);
+    free(data);
 }
 
 static void add_entry(struct hub_tree *t, const char *name, bool dir,
@@ -671,6 +744,7 @@ int main(void)
         return 1;
     }
     test_shared_dir();
+    test_shared_count();
     test_meta_round_trip();
     test_meta_damaged();
     test_chunk_format();

@@ -47,7 +47,9 @@
  *     unverified is served.
  *  5. The disk store's byte count, shared by every process on the
  *     directory, stays <= max_bytes + one chunk per process writing: the
- *     writer evicts before it stores.
+ *     writer evicts before it stores. Two processes that made room at
+ *     once may both store; each writer trims after it stores too, so the
+ *     store is back under max_bytes once the writes end.
  *  6. No lock is held across network I/O, disk I/O or a wait.
  *  7. Across processes, a whole-chunk fetch (a sequential stream, or
  *     readahead) holds the chunk's fetch lock (cache_share.h) until its

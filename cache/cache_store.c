@@ -241,13 +241,20 @@ static bool ts_newer(const struct timespec *a, const struct timespec *b)
                                   : a->tv_nsec > b->tv_nsec;
 }
 
+static bool is_chunk(const struct disk_ent *e, const char *key, uint64_t idx)
+{
+    return key && e->idx == idx && strcmp(e->key, key) == 0;
+}
+
 /* Evicts the oldest chunk files until need more bytes fit in the store
- * all its processes share (invariant 5). Writer thread only. The
- * candidates are this process's index, oldest first; a file another
- * process has read since we saw it (its time stamp moved) goes to the
- * young end instead. When the index runs dry with the store still over
- * (the others' files are not in it), one recount refills it. */
-void cache_store_make_room(struct cache_store *s, uint64_t need)
+ * all its processes share (invariant 5), never chunk (keep, keep_idx)
+ * (NULL: any). Writer thread only. The candidates are this process's
+ * index, oldest first; a file another process has read since we saw it
+ * (its time stamp moved) goes to the young end instead. When the index
+ * runs dry with the store still over (the others' files are not in it),
+ * one recount refills it. */
+static void evict_until(struct cache_store *s, uint64_t need, const char *keep,
+                        uint64_t keep_idx)
 {
     bool recounted = false;
     uint64_t spared = 0;
@@ -265,6 +272,10 @@ void cache_store_make_room(struct cache_store *s, uint64_t need)
         if (total + need <= s->max_bytes) {
             pthread_mutex_unlock(&s->lock);
             return;
+        }
+        if (s->dlru_head && is_chunk(s->dlru_head, keep, keep_idx)) {
+            pthread_mutex_unlock(&s->lock);
+            return; /* nothing older of ours: the others trim theirs */
         }
         if (!s->dlru_head || spared > s->chunks) {
             pthread_mutex_unlock(&s->lock);
@@ -306,6 +317,11 @@ void cache_store_make_room(struct cache_store *s, uint64_t need)
     }
 }
 
+void cache_store_make_room(struct cache_store *s, uint64_t need)
+{
+    evict_until(s, need, NULL, 0);
+}
+
 int cache_store_put(struct cache_store *s, const char *key, uint64_t idx,
                     uint64_t len, uint64_t add, const char *buf)
 {
@@ -335,6 +351,10 @@ int cache_store_put(struct cache_store *s, const char *key, uint64_t idx,
     pthread_mutex_lock(&s->lock);
     index_add(s, key, idx, holds, &now);
     pthread_mutex_unlock(&s->lock);
+    /* Two processes that made room at once have both stored: the store
+     * may now be over by a chunk. Whoever stores last trims it back (older
+     * files than this one), so the bound holds again once the writes end. */
+    evict_until(s, 0, key, idx);
     return 0;
 }
 

@@ -205,6 +205,78 @@ out:
     free(data);
 }
 
+/* Two processes that make room at the same moment both store (the store
+ * is then over by a chunk); the one whose store ends last trims its older
+ * files, so the store is back under the bound once the writes end. The
+ * race is staged: b's whole store runs inside a's, between a's eviction
+ * and a's rename. */
+static struct cache_store *race_b;
+static const char *race_key;
+static const char *race_data;
+static uint64_t race_len;
+
+static int racing_rename(const char *from, const char *to)
+{
+    int rc = rename(from, to);
+    struct cache_store *b = race_b;
+    race_b = NULL;
+    if (b)
+        CHECK(cache_store_put(b, race_key, 0, race_len,
+                              cache_fmt_all(race_len), race_data) == 0);
+    return rc;
+}
+
+static void test_racing_stores_trim(void)
+{
+    static const struct cache_io *io = &cache_io_default;
+    static struct cache_io racing;
+    static const struct cache_io *rio = &racing;
+    char dir[128], sub[160], k0[48], k1[48], k2[48], path[512];
+    const uint64_t len = 2 * CACHE_BLOCK_SIZE + 100;
+    const uint64_t full = CACHE_FMT_DATA_OFF + len;
+    struct cache_store *a = NULL, *b = NULL;
+    char *data = malloc(len);
+
+    CHECK(data != NULL);
+    if (!data)
+        return;
+    fill(data, len, 6);
+    racing = cache_io_default;
+    racing.rename = racing_rename;
+    snprintf(dir, sizeof(dir), "%s/race", root);
+    mkdir(dir, 0700);
+    snprintf(sub, sizeof(sub), "%s/chunks", dir);
+    mkdir(sub, 0700);
+    CHECK(cache_store_new(dir, 2 * full, &rio, &a) == 0 && a);
+    CHECK(cache_store_new(dir, 2 * full, &io, &b) == 0 && b);
+    if (!a || !b)
+        goto out;
+    key_of(k0, 0x4500);
+    key_of(k1, 0x4501);
+    key_of(k2, 0x4502);
+    CHECK(cache_store_put(a, k0, 0, len, cache_fmt_all(len), data) == 0);
+    race_b = b;
+    race_key = k2;
+    race_data = data;
+    race_len = len;
+    /* a makes room for k1 (none needed), b stores k2 meanwhile, then a's
+     * k1 lands: three files for a bound of two, until a trims k0 */
+    CHECK(cache_store_put(a, k1, 0, len, cache_fmt_all(len), data) == 0);
+    CHECK(race_b == NULL); /* b's store ran */
+    CHECK(store_bytes(a) == 2 * full);
+    path_of(path, sizeof(path), dir, k0, 0);
+    CHECK(!exists(path));
+    path_of(path, sizeof(path), dir, k1, 0);
+    CHECK(exists(path));
+    path_of(path, sizeof(path), dir, k2, 0);
+    CHECK(exists(path));
+out:
+    race_b = NULL;
+    cache_store_free(b);
+    cache_store_free(a);
+    free(data);
+}
+
 static void add_entry(struct hub_tree *t, const char *name, bool dir,
                       uint64_t size, const char *oid, const char *sha256)
 {
@@ -745,6 +817,7 @@ int main(void)
     }
     test_shared_dir();
     test_shared_count();
+    test_racing_stores_trim();
     test_meta_round_trip();
     test_meta_damaged();
     test_chunk_format();

@@ -117,6 +117,9 @@ struct chunk {
     struct chunk *hnext;
     struct chunk *lprev, *lnext; /* LRU of unpinned chunks with blocks */
     struct chunk *wnext;         /* writer queue */
+    /* set when a fetch completed the chunk: the writer feeds the file's
+     * whole-file hash after storing it (a reference); c->lock */
+    struct cache_file *hash_f;
 };
 
 /* One range request: blocks mask of chunk ch, from file f. */
@@ -435,6 +438,10 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
         ch->have |= fe->mask;
         ch->failed &= ~fe->mask;
         queue_write(c, ch, fe->mask);
+        if (ch->queued && !ch->hash_f && f->hash_on && ch->have == ch->all) {
+            ch->hash_f = f;
+            f->refs++;
+        }
     } else {
         ch->failed |= fe->mask;
         ch->fail_gen++;
@@ -1145,8 +1152,10 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct chunk *ch;
+        struct cache_file *hf;
         uint64_t add;
         unsigned drops0;
+        bool free_file = false;
         int rc = 0, lock_fd;
         while (!c->wq_head && !c->stopping)
             pthread_cond_wait(&c->wcond, &c->lock);
@@ -1160,12 +1169,25 @@ static void *writer_main(void *arg)
         add = ch->dirty;
         ch->dirty = 0;
         drops0 = ch->drops;
+        hf = ch->hash_f;
+        ch->hash_f = NULL;
         pthread_mutex_unlock(&c->lock);
 
         /* blocks in have are never written again (invariant 2) */
         if (add && c->store)
             rc = cache_store_put(c->store, ch->key, ch->idx, ch->len, add,
                                  ch->buf);
+        /* A fetch completed the chunk: the whole-file check goes on over
+         * the complete chunks from where it stands, here, off the readers'
+         * path. Readers at the frontier read chunks still arriving, so
+         * they may pass a chunk before it is complete; without this the
+         * pass waits for a reader of a complete chunk, and the chunks
+         * read meanwhile may be evicted first, ending it unchecked. The
+         * last chunk stays its reader's (its read fails if the file is
+         * wrong). A mismatch there needs no action here: hash_chunk() logs
+         * it and the last chunk's read is refused. */
+        if (hf)
+            hash_ahead(c, hf, atomic_load(&hf->hash_next));
 
         pthread_mutex_lock(&c->lock);
         if (rc == 0 && add && ch->drops != drops0) {
@@ -1195,6 +1217,13 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&c->lock);
         }
         unpin(c, ch);
+        if (hf)
+            file_release_locked(hf, &free_file);
+        if (free_file) {
+            pthread_mutex_unlock(&c->lock);
+            file_destroy(hf);
+            pthread_mutex_lock(&c->lock);
+        }
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;

@@ -1155,7 +1155,6 @@ static void *writer_main(void *arg)
         struct cache_file *hf;
         uint64_t add;
         unsigned drops0;
-        bool free_file = false;
         int rc = 0, lock_fd;
         while (!c->wq_head && !c->stopping)
             pthread_cond_wait(&c->wcond, &c->lock);
@@ -1186,8 +1185,10 @@ static void *writer_main(void *arg)
          * last chunk stays its reader's (its read fails if the file is
          * wrong). A mismatch there needs no action here: hash_chunk() logs
          * it and the last chunk's read is refused. */
-        if (hf)
+        if (hf) {
             hash_ahead(c, hf, atomic_load(&hf->hash_next));
+            cache_file_put(hf);
+        }
 
         pthread_mutex_lock(&c->lock);
         if (rc == 0 && add && ch->drops != drops0) {
@@ -1217,13 +1218,6 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&c->lock);
         }
         unpin(c, ch);
-        if (hf)
-            file_release_locked(hf, &free_file);
-        if (free_file) {
-            pthread_mutex_unlock(&c->lock);
-            file_destroy(hf);
-            pthread_mutex_lock(&c->lock);
-        }
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;

@@ -18,7 +18,8 @@
  * (the cache's writer thread).
  *
  * Errors: 0 / -errno. Limits: the store stays under max_bytes plus one
- * chunk per process writing (invariant 5 of cache.c).
+ * chunk per process writing, and under max_bytes once the writes end
+ * (invariant 5 of cache.c).
  */
 #ifndef HFM_CACHE_CACHE_STORE_H
 #define HFM_CACHE_CACHE_STORE_H
@@ -59,7 +60,9 @@ bool cache_store_drop(struct cache_store *s, const char *key, uint64_t idx,
                       uint64_t file_id);
 /* file_id: cache_fmt_load's, or 0 for whatever file has the name. */
 /* Stores blocks add of chunk (key, idx) of len bytes from buf, evicting
- * first what must go. Writer thread. */
+ * first what must go, and after it this process's older files while the
+ * shared count is over (another process stored at the same time). Writer
+ * thread. */
 int cache_store_put(struct cache_store *s, const char *key, uint64_t idx,
                     uint64_t len, uint64_t add,
                     const char *buf) HFM_MUST_CHECK;

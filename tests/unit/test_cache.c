@@ -147,28 +147,50 @@ static uint64_t store_bytes(struct cache_store *s)
     return st.bytes;
 }
 
-static void test_shared_count(void)
+/* Two stores on ROOT/name (as two processes would open it), a on io_a,
+ * and *data: len bytes of a pattern. false (and nothing to free) when
+ * one of them cannot be made. */
+static bool two_stores(const char *name, uint64_t max,
+                       const struct cache_io *const *io_a, uint64_t len,
+                       char *dir, size_t cap, struct cache_store **a,
+                       struct cache_store **b, char **data)
 {
     static const struct cache_io *io = &cache_io_default;
-    char dir[128], sub[160], k1[48], k2[48], k3[48];
-    const uint64_t len = 2 * CACHE_BLOCK_SIZE + 100; /* 3 blocks */
-    const uint64_t full = CACHE_FMT_DATA_OFF + len;
-    const uint64_t one = CACHE_FMT_DATA_OFF + CACHE_BLOCK_SIZE;
-    struct cache_store *a = NULL, *b = NULL;
-    char *data = malloc(len);
+    char sub[200];
 
-    CHECK(data != NULL);
-    if (!data)
-        return;
-    fill(data, len, 5);
-    snprintf(dir, sizeof(dir), "%s/count", root);
+    *a = *b = NULL;
+    *data = malloc(len);
+    CHECK(*data != NULL);
+    if (!*data)
+        return false;
+    fill(*data, len, (unsigned)len);
+    snprintf(dir, cap, "%s/%s", root, name);
     mkdir(dir, 0700);
     snprintf(sub, sizeof(sub), "%s/chunks", dir);
     mkdir(sub, 0700);
-    CHECK(cache_store_new(dir, 64u << 20, &io, &a) == 0 && a);
-    CHECK(cache_store_new(dir, 64u << 20, &io, &b) == 0 && b);
-    if (!a || !b)
-        goto out;
+    CHECK(cache_store_new(dir, max, io_a, a) == 0 && *a);
+    CHECK(cache_store_new(dir, max, &io, b) == 0 && *b);
+    if (*a && *b)
+        return true;
+    cache_store_free(*b);
+    cache_store_free(*a);
+    free(*data);
+    return false;
+}
+
+static void test_shared_count(void)
+{
+    static const struct cache_io *io = &cache_io_default;
+    char dir[128], k1[48], k2[48], k3[48];
+    const uint64_t len = 2 * CACHE_BLOCK_SIZE + 100; /* 3 blocks */
+    const uint64_t full = CACHE_FMT_DATA_OFF + len;
+    const uint64_t one = CACHE_FMT_DATA_OFF + CACHE_BLOCK_SIZE;
+    struct cache_store *a, *b;
+    char *data;
+
+    if (!two_stores("count", 64u << 20, &io, len, dir, sizeof(dir), &a, &b,
+                    &data))
+        return;
     key_of(k1, 0x4400);
     key_of(k2, 0x4401);
     key_of(k3, 0x4402);
@@ -199,7 +221,6 @@ static void test_shared_count(void)
     CHECK(store_bytes(a) == full && store_bytes(b) == full);
     cache_store_recount(a);
     CHECK(store_bytes(a) == full); /* the recount agrees: k3 on disk */
-out:
     cache_store_free(b);
     cache_store_free(a);
     free(data);
@@ -228,29 +249,19 @@ static int racing_rename(const char *from, const char *to)
 
 static void test_racing_stores_trim(void)
 {
-    static const struct cache_io *io = &cache_io_default;
     static struct cache_io racing;
     static const struct cache_io *rio = &racing;
-    char dir[128], sub[160], k0[48], k1[48], k2[48], path[512];
+    char dir[128], k0[48], k1[48], k2[48], path[512];
     const uint64_t len = 2 * CACHE_BLOCK_SIZE + 100;
     const uint64_t full = CACHE_FMT_DATA_OFF + len;
-    struct cache_store *a = NULL, *b = NULL;
-    char *data = malloc(len);
+    struct cache_store *a, *b;
+    char *data;
 
-    CHECK(data != NULL);
-    if (!data)
-        return;
-    fill(data, len, 6);
     racing = cache_io_default;
     racing.rename = racing_rename;
-    snprintf(dir, sizeof(dir), "%s/race", root);
-    mkdir(dir, 0700);
-    snprintf(sub, sizeof(sub), "%s/chunks", dir);
-    mkdir(sub, 0700);
-    CHECK(cache_store_new(dir, 2 * full, &rio, &a) == 0 && a);
-    CHECK(cache_store_new(dir, 2 * full, &io, &b) == 0 && b);
-    if (!a || !b)
-        goto out;
+    if (!two_stores("race", 2 * full, &rio, len, dir, sizeof(dir), &a, &b,
+                    &data))
+        return;
     key_of(k0, 0x4500);
     key_of(k1, 0x4501);
     key_of(k2, 0x4502);
@@ -270,7 +281,6 @@ static void test_racing_stores_trim(void)
     CHECK(exists(path));
     path_of(path, sizeof(path), dir, k2, 0);
     CHECK(exists(path));
-out:
     race_b = NULL;
     cache_store_free(b);
     cache_store_free(a);

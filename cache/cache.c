@@ -1,8 +1,8 @@
 /*
  * cache.c - chunks in memory: buffers, single-flight loads and fetches of
- * blocks, readahead, the whole-file check, and the writer thread that
- * hands fetched blocks to the disk store (cache_store.c; the file format
- * is cache_format.c's).
+ * blocks, readahead, the whole-file check (the hasher thread), and the
+ * writer thread that hands fetched blocks to the disk store
+ * (cache_store.c; the file format is cache_format.c's).
  *
  * DESIGN. A file is cut into CACHE_CHUNK_SIZE chunks, a chunk into
  * CACHE_BLOCK_SIZE blocks. A chunk in memory has one buffer for all its
@@ -13,7 +13,9 @@
  * (cache_advise): a read that does not continue a stream asks for just its
  * blocks; a sequential stream asks for more with each read and then for
  * whole chunks ahead. The writer thread stores fetched blocks, so no
- * reader or the network thread waits on disk writes.
+ * reader or the network thread waits on disk writes; the hasher thread
+ * runs the whole-file check, so no reader waits on hashing but the last
+ * chunk's.
  *
  * A block of a chunk in memory:
  *
@@ -37,9 +39,10 @@
  *     until the chunk is freed, so the writer and readers read it without
  *     a lock.
  *  3. Memory holds at most mem_chunks buffers; readahead never starts a
- *     fetch that would pass that, readers wait for an unpinned buffer. A
- *     reader holds at most one pin while it waits, so readers waiting for
- *     buffers never hold all of them.
+ *     fetch that would pass that, readers wait for an unpinned buffer
+ *     that the whole-file check does not await (check_awaits: the hasher
+ *     always gets on to free it). A reader holds at most one pin while it
+ *     waits, so readers waiting for buffers never hold all of them.
  *  4. Chunk files are cache_format.c's: new ones through a temporary name
  *     and a rename, blocks added in place before the header that lists
  *     them; every block is checked against its hash when read, a header
@@ -113,13 +116,11 @@ struct chunk {
     bool queued;    /* on the writer queue; c->lock */
     bool readahead; /* fetched ahead, not yet used */
     bool unhashed;  /* the whole-file check has yet to pass it; c->lock */
+    struct cache_file *file; /* its file while open (no reference); c->lock */
     int fetch_fd;   /* the cross-process fetch lock (invariant 7), or -1 */
     struct chunk *hnext;
     struct chunk *lprev, *lnext; /* LRU of unpinned chunks with blocks */
     struct chunk *wnext;         /* writer queue */
-    /* set when a fetch completed the chunk: the writer feeds the file's
-     * whole-file hash after storing it (a reference); c->lock */
-    struct cache_file *hash_f;
 };
 
 /* One range request: blocks mask of chunk ch, from file f. */
@@ -139,9 +140,11 @@ struct cache_file {
     char *name; /* "repo: path", for log lines */
 
     /* Whole-file check (LFS files, whose key is their sha256): complete
-     * chunks are hashed as a reader reaches them in order from the
-     * first. */
+     * chunks are hashed in order from the first by the hasher thread,
+     * off the readers' path; the last chunk by its reader. */
     bool hash_on;
+    bool hq_queued;              /* on the hasher's queue; c->lock */
+    struct cache_file *hq_next;  /* hasher queue */
     pthread_mutex_t hash_lock;
     struct sha256 hash;         /* protected by hash_lock */
     _Atomic uint64_t hash_next; /* next chunk to hash; written under hash_lock */
@@ -170,6 +173,11 @@ struct cache {
     pthread_cond_t wcond;              /* writer queue */
     pthread_t writer;
     bool writer_started;
+    /* files whose check may go on, each with a reference; lock */
+    struct cache_file *hq_head, *hq_tail;
+    pthread_cond_t hcond; /* hasher queue */
+    pthread_t hasher;
+    bool hasher_started;
 
     struct cache_stats st; /* protected by lock */
     bool warned_write;     /* protected by lock */
@@ -313,33 +321,83 @@ static void unpin(struct cache *c, struct chunk *ch)
     pthread_cond_broadcast(&c->cond);
 }
 
+/* The whole-file check will reach ch: it is not past it, and every chunk
+ * from where it stands to ch is in memory, complete or arriving. Gone,
+ * ch would end the check's pass unchecked. The last chunk is its
+ * reader's, who loads it back if need be. Holds c->lock. */
+static bool check_awaits(struct cache *c, const struct chunk *ch)
+{
+    const struct cache_file *f = ch->file;
+    uint64_t next;
+
+    if (!ch->unhashed || !f || !f->hash_on ||
+        ch->idx >= (f->size - 1) / CACHE_CHUNK_SIZE)
+        return false;
+    next = atomic_load(&f->hash_next);
+    if (ch->idx < next)
+        return false;
+    for (uint64_t j = next; j < ch->idx; j++) {
+        const struct chunk *nc = *table_slot(c, f->key, j);
+        if (!nc || (nc->all & ~nc->have & ~nc->busy))
+            return false;
+    }
+    return true;
+}
+
+/* Readahead for chunks [from, to] of file key: the chunks it must not
+ * evict to make room, as its own reader is about to use them. */
+struct ra_keep {
+    const char *key;
+    uint64_t from, to;
+};
+
+static bool ra_kept(const struct ra_keep *k, const struct chunk *ch)
+{
+    return ch->idx >= k->from && ch->idx <= k->to &&
+           strcmp(ch->key, k->key) == 0;
+}
+
 /* Frees unpinned chunks until one more buffer fits: oldest first, but
  * chunks done with before the others. A readahead chunk is on the LRU
  * from when it is stored, before the reader reaches it: evicting it would
- * make the reader load it back from disk and verify it again. A chunk the
- * whole-file check has not reached yet would end the check's pass when
- * gone (hash_catch_up). */
-static bool mem_make_room(struct cache *c)
+ * make the reader load it back from disk and verify it again, so a
+ * reader evicts one only when nothing else is free, and readahead (keep)
+ * never one of the chunks its own reader is about to use (others were
+ * passed by a jump). No chunk the whole-file check awaits is evicted: the
+ * taker waits for the hasher, which always gets on (the chunks it awaits
+ * are complete or arriving). false: wait. */
+static bool mem_make_room(struct cache *c, const struct ra_keep *keep)
 {
-    while (c->nbuf >= c->mem_chunks && c->lru_head) {
-        struct chunk *ch = c->lru_head;
-        for (struct chunk *x = ch; x; x = x->lnext) {
-            if (!x->readahead && !x->unhashed) {
+    while (c->nbuf >= c->mem_chunks) {
+        struct chunk *ch = NULL;
+        for (struct chunk *x = c->lru_head; x && !ch; x = x->lnext)
+            if (!x->readahead && !check_awaits(c, x))
                 ch = x;
-                break;
-            }
-        }
+        for (struct chunk *x = c->lru_head; x && !ch; x = x->lnext)
+            if ((!keep || !ra_kept(keep, x)) && !check_awaits(c, x))
+                ch = x;
+        if (!ch)
+            return false;
         table_remove(c, ch);
         chunk_destroy(c, ch);
     }
-    return c->nbuf < c->mem_chunks;
+    return true;
 }
 
 static void file_destroy(struct cache_file *f);
 
+/* Drops a reference to f; on the last, its chunks forget it. Holds
+ * c->lock. */
 static void file_release_locked(struct cache_file *f, bool *free_it)
 {
+    struct cache *c = f->c;
     *free_it = --f->refs == 0;
+    if (!*free_it)
+        return;
+    for (int i = 0; i < TABLE_BUCKETS; i++)
+        for (struct chunk *ch = c->table[i]; ch; ch = ch->hnext)
+            if (ch->file == f)
+                ch->file = NULL;
 }
 
 static size_t chunk_len(const struct cache_file *f, uint64_t idx)
@@ -350,13 +408,15 @@ static size_t chunk_len(const struct cache_file *f, uint64_t idx)
 }
 
 /* New chunk with a buffer and no blocks, in the table, pinned once. NULL
- * when no buffer may be had now (wait) or on OOM (*oom). Holds c->lock. */
+ * when no buffer may be had now (wait) or on OOM (*oom); keep: for
+ * readahead (mem_make_room). Holds c->lock. */
 static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
-                                  uint64_t idx, bool *oom)
+                                  uint64_t idx, const struct ra_keep *keep,
+                                  bool *oom)
 {
     struct chunk *ch;
     *oom = false;
-    if (!mem_make_room(c))
+    if (!mem_make_room(c, keep))
         return NULL;
     ch = calloc(1, sizeof(*ch));
     if (ch)
@@ -372,6 +432,7 @@ static struct chunk *chunk_create(struct cache *c, struct cache_file *f,
     snprintf(ch->key, sizeof(ch->key), "%s", f->key);
     ch->idx = idx;
     ch->unhashed = f->hash_on && idx >= atomic_load(&f->hash_next);
+    ch->file = f;
     ch->all = cache_fmt_all(ch->len);
     ch->fetch_fd = -1;
     ch->pins = 1;
@@ -417,6 +478,23 @@ static void queue_write(struct cache *c, struct chunk *ch, uint64_t add)
     pthread_cond_signal(&c->wcond);
 }
 
+/* The whole-file check of f may go on (a chunk of it is complete): onto
+ * the hasher's queue, with a reference. Holds c->lock. */
+static void hash_kick(struct cache *c, struct cache_file *f)
+{
+    if (!f->hash_on || f->hq_queued)
+        return;
+    f->hq_queued = true;
+    f->refs++;
+    f->hq_next = NULL;
+    if (c->hq_tail)
+        c->hq_tail->hq_next = f;
+    else
+        c->hq_head = f;
+    c->hq_tail = f;
+    pthread_cond_signal(&c->hcond);
+}
+
 static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
 {
     struct fetch *fe = arg;
@@ -438,10 +516,8 @@ static void fetch_done(void *arg, enum hub_err err, const struct hub_why *why)
         ch->have |= fe->mask;
         ch->failed &= ~fe->mask;
         queue_write(c, ch, fe->mask);
-        if (ch->queued && !ch->hash_f && f->hash_on && ch->have == ch->all) {
-            ch->hash_f = f;
-            f->refs++;
-        }
+        if (ch->have == ch->all)
+            hash_kick(c, f);
     } else {
         ch->failed |= fe->mask;
         ch->fail_gen++;
@@ -663,7 +739,7 @@ static struct chunk *chunk_get(struct cache *c, struct cache_file *f,
             ch->readahead = false; /* a reader came: readahead paid off */
             break;
         }
-        ch = chunk_create(c, f, idx, &oom);
+        ch = chunk_create(c, f, idx, NULL, &oom);
         if (ch)
             break;
         if (oom) {
@@ -788,6 +864,7 @@ static void start_readahead(struct cache *c, struct cache_file *f,
 {
     uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
     struct cache_share *sh = share_of(c);
+    struct ra_keep keep = {f->key, from, to};
     if (f->size == 0)
         return;
     if (to > last)
@@ -816,15 +893,14 @@ static void start_readahead(struct cache *c, struct cache_file *f,
             cache_share_fetch_unlock(sh, f->key, idx, fd);
             continue;
         }
-        /* keep room for readers: use at most all but two buffers, and
-         * a file's share of the connections */
-        if ((c->nbuf >= c->mem_chunks - 2 && !c->lru_head) ||
-            f->fetching >= FILE_FETCHES_MAX) {
+        /* take a free buffer or one done with (chunk_create), and a
+         * file's share of the connections */
+        if (f->fetching >= FILE_FETCHES_MAX) {
             pthread_mutex_unlock(&c->lock);
             cache_share_fetch_unlock(sh, f->key, idx, fd);
             return;
         }
-        ch = chunk_create(c, f, idx, &oom);
+        ch = chunk_create(c, f, idx, &keep, &oom);
         if (!ch) {
             pthread_mutex_unlock(&c->lock);
             cache_share_fetch_unlock(sh, f->key, idx, fd);
@@ -928,10 +1004,10 @@ static int hash_pinned(struct cache *c, struct cache_file *f,
 }
 
 /* Feeds f's whole-file hash with the chunks from idx on that are complete
- * in memory, up to the last one (which its own reader hashes): the ones
- * readers passed while an earlier chunk was still arriving, and readahead
- * ones. Without this the pass would wait for the next reader, and the
- * chunks it passed might be evicted by then, ending the pass unchecked. */
+ * in memory, up to the last one (which its own reader hashes). The hasher
+ * thread runs it, so no reader waits for the chunks before its own; it
+ * goes on as soon as a chunk is complete, or the chunks readers passed
+ * might be evicted first, ending the pass unchecked. */
 static void hash_ahead(struct cache *c, struct cache_file *f, uint64_t idx)
 {
     uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
@@ -950,17 +1026,16 @@ static void hash_ahead(struct cache *c, struct cache_file *f, uint64_t idx)
     }
 }
 
-/* Feeds f's whole-file hash up to and including complete chunk ch
- * (pinned): the chunks before it that are complete in memory first, in
- * order (blocks of several chunks arrive in any order). The last chunk's
- * reader waits a moment for the chunks before it that are still arriving,
- * so the check ends at its read and that read fails when the file is
- * wrong. A chunk that is gone or incomplete ends this pass unchecked (as
- * random reads are). -EIO from hash_chunk(). */
+/* Feeds f's whole-file hash up to and including its last chunk ch
+ * (complete, pinned): the chunks before it that are complete in memory
+ * first, in order, alongside the hasher. The reader waits a moment for
+ * the chunks before it that are still arriving, so the check ends at its
+ * read and that read fails when the file is wrong. A chunk that is gone
+ * or incomplete ends this pass unchecked (as random reads are). -EIO from
+ * hash_chunk(). */
 static int hash_catch_up(struct cache *c, struct cache_file *f,
                          struct chunk *ch)
 {
-    uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
     struct timespec until;
 
     if (!f->hash_on)
@@ -971,15 +1046,11 @@ static int hash_catch_up(struct cache *c, struct cache_file *f,
         uint64_t next = atomic_load(&f->hash_next);
         struct chunk *nc;
         int rc;
-        if (next >= ch->idx) {
-            rc = hash_chunk(c, f, ch);
-            if (rc == 0)
-                hash_ahead(c, f, ch->idx + 1);
-            return rc;
-        }
+        if (next >= ch->idx)
+            return hash_chunk(c, f, ch);
         pthread_mutex_lock(&c->lock);
         nc = *table_slot(c, f->key, next);
-        while (nc && nc->have != nc->all && ch->idx == last &&
+        while (nc && nc->have != nc->all &&
                (nc->all & ~nc->have & ~nc->busy) == 0) {
             if (pthread_cond_timedwait(&c->cond, &c->lock, &until) != 0)
                 break;
@@ -1058,6 +1129,7 @@ static struct chunk *pin_at(struct cache *c, struct cache_file *f,
 {
     uint64_t idx = a / CACHE_CHUNK_SIZE;
     size_t at = (size_t)(a - idx * CACHE_CHUNK_SIZE);
+    uint64_t last = (f->size - 1) / CACHE_CHUNK_SIZE;
     size_t clen = chunk_len(f, idx);
     size_t want = len < clen - at ? len : clen - at;
     struct chunk *ch;
@@ -1072,8 +1144,12 @@ static struct chunk *pin_at(struct cache *c, struct cache_file *f,
         return NULL;
     pthread_mutex_lock(&c->lock);
     complete = ch->have == ch->all;
+    /* the hasher checks it, not this reader (the last chunk's reader
+     * ends the check, so that its read fails when the file is wrong) */
+    if (complete && idx != last && atomic_load(&f->hash_next) <= idx)
+        hash_kick(c, f);
     pthread_mutex_unlock(&c->lock);
-    if (complete && hash_catch_up(c, f, ch) < 0) {
+    if (complete && idx == last && hash_catch_up(c, f, ch) < 0) {
         pthread_mutex_lock(&c->lock);
         unpin(c, ch);
         pthread_mutex_unlock(&c->lock);
@@ -1152,7 +1228,6 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct chunk *ch;
-        struct cache_file *hf;
         uint64_t add;
         unsigned drops0;
         int rc = 0, lock_fd;
@@ -1168,28 +1243,12 @@ static void *writer_main(void *arg)
         add = ch->dirty;
         ch->dirty = 0;
         drops0 = ch->drops;
-        hf = ch->hash_f;
-        ch->hash_f = NULL;
         pthread_mutex_unlock(&c->lock);
 
         /* blocks in have are never written again (invariant 2) */
         if (add && c->store)
             rc = cache_store_put(c->store, ch->key, ch->idx, ch->len, add,
                                  ch->buf);
-        /* A fetch completed the chunk: the whole-file check goes on over
-         * the complete chunks from where it stands, here, off the readers'
-         * path. Readers at the frontier read chunks still arriving, so
-         * they may pass a chunk before it is complete; without this the
-         * pass waits for a reader of a complete chunk, and the chunks
-         * read meanwhile may be evicted first, ending it unchecked. The
-         * last chunk stays its reader's (its read fails if the file is
-         * wrong). A mismatch there needs no action here: hash_chunk() logs
-         * it and the last chunk's read is refused. */
-        if (hf) {
-            hash_ahead(c, hf, atomic_load(&hf->hash_next));
-            cache_file_put(hf);
-        }
-
         pthread_mutex_lock(&c->lock);
         if (rc == 0 && add && ch->drops != drops0) {
             /* written into the file just found bad: write them again */
@@ -1218,6 +1277,38 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&c->lock);
         }
         unpin(c, ch);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+/* The whole-file check's thread: for each file kicked (hash_kick: a chunk
+ * of it completed by a fetch, or read complete), hashes the complete
+ * chunks from where the check stands. Readers at the frontier pass
+ * chunks still arriving, and a reader that hashed the chunks behind its
+ * own would hold its reply (and the readahead its next read starts) for
+ * as long. The last chunk stays its reader's (its read fails if the file
+ * is wrong): a mismatch there needs no action here. */
+static void *hasher_main(void *arg)
+{
+    struct cache *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        struct cache_file *f;
+        while (!c->hq_head && !c->stopping)
+            pthread_cond_wait(&c->hcond, &c->lock);
+        f = c->hq_head;
+        if (!f)
+            break; /* stopping and drained */
+        c->hq_head = f->hq_next;
+        if (!c->hq_head)
+            c->hq_tail = NULL;
+        f->hq_queued = false; /* a kick from now on runs it again */
+        pthread_mutex_unlock(&c->lock);
+        hash_ahead(c, f, atomic_load(&f->hash_next));
+        cache_file_put(f);
+        pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
@@ -1252,6 +1343,7 @@ int cache_new(const struct cache_config *cfg, struct cache **out)
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     pthread_cond_init(&c->wcond, NULL);
+    pthread_cond_init(&c->hcond, NULL);
 
     rc = mkdir_p(c->dir, 0700);
     if (rc == 0) {
@@ -1284,6 +1376,7 @@ out_free:
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->wcond);
+    pthread_cond_destroy(&c->hcond);
     free(c);
     return rc;
 }
@@ -1294,6 +1387,9 @@ int cache_start(struct cache *c, struct hub *hub)
     if (pthread_create(&c->writer, NULL, writer_main, c) != 0)
         return -EAGAIN;
     c->writer_started = true;
+    if (pthread_create(&c->hasher, NULL, hasher_main, c) != 0)
+        return -EAGAIN;
+    c->hasher_started = true;
     return 0;
 }
 
@@ -1318,9 +1414,12 @@ void cache_free(struct cache *c)
     }
     c->stopping = true;
     pthread_cond_signal(&c->wcond);
+    pthread_cond_signal(&c->hcond);
     pthread_mutex_unlock(&c->lock);
     if (c->writer_started)
         pthread_join(c->writer, NULL);
+    if (c->hasher_started)
+        pthread_join(c->hasher, NULL);
     for (int i = 0; i < TABLE_BUCKETS; i++) {
         struct chunk *ch = c->table[i];
         while (ch) {
@@ -1338,6 +1437,7 @@ void cache_free(struct cache *c)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->wcond);
+    pthread_cond_destroy(&c->hcond);
     free(c);
 }
 

@@ -97,7 +97,8 @@ struct cache_stream {
  * cache_start(). */
 int cache_new(const struct cache_config *cfg,
               struct cache **out) HFM_MUST_CHECK;
-/* Starts the writer thread; chunk fetches go through hub from now on. */
+/* Starts the writer and hasher threads; chunk fetches go through hub from
+ * now on. */
 int cache_start(struct cache *c, struct hub *hub) HFM_MUST_CHECK;
 void cache_free(struct cache *c);
 void cache_get_stats(struct cache *c, struct cache_stats *out);

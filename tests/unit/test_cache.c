@@ -32,6 +32,7 @@
 #include "cache/cache_format.h"
 #include "cache/cache_internal.h"
 #include "cache/cache_store.h"
+#include "cache/sha256.h"
 #include "check.h"
 #include "net/hub.h"
 
@@ -514,14 +515,14 @@ struct env {
     struct hub *hub;
 };
 
-static int env_open(struct env *e, const char *dir, uint64_t max)
+static int env_open_cfg(struct env *e, const struct cache_config *cfg)
 {
     struct hub_config hc;
     memset(e, 0, sizeof(*e));
     memset(&hc, 0, sizeof(hc));
     hc.endpoint = "http://127.0.0.1:9";
     hc.offline = true;
-    if (new_cache(dir, max, &e->c) != 0)
+    if (cache_new(cfg, &e->c) != 0)
         return -1;
     if (hub_new(&hc, &e->hub) != HUB_OK || cache_start(e->c, e->hub) != 0) {
         cache_free(e->c);
@@ -529,6 +530,15 @@ static int env_open(struct env *e, const char *dir, uint64_t max)
         return -1;
     }
     return 0;
+}
+
+static int env_open(struct env *e, const char *dir, uint64_t max)
+{
+    struct cache_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.max_bytes = max;
+    return env_open_cfg(e, &cfg);
 }
 
 static void env_close(struct env *e)
@@ -692,6 +702,126 @@ static void test_read_span(void)
     free(data);
 }
 
+/* n chunks of data (the last one DATA_LEN bytes), stored in dir under the
+ * hex sha256 of want (data itself, or other bytes: a file whose stored
+ * chunks are sound but whose whole-file check must fail). */
+static char *check_file(const char *dir, char *key, uint64_t n, unsigned seed,
+                        bool wrong)
+{
+    const uint64_t size = (n - 1) * CACHE_CHUNK_SIZE + DATA_LEN;
+    char *data = malloc(size);
+    struct sha256 h;
+    uint8_t d[32];
+
+    if (!data)
+        return NULL;
+    fill(data, size, seed);
+    sha256_init(&h);
+    sha256_update(&h, data, size);
+    if (wrong)
+        sha256_update(&h, "x", 1);
+    sha256_final(&h, d);
+    sha256_hex(d, key);
+    for (uint64_t i = 0; i < n; i++)
+        if (write_chunk(dir, key, i, data + i * CACHE_CHUNK_SIZE,
+                        i + 1 < n ? CACHE_CHUNK_SIZE : DATA_LEN) != 0) {
+            free(data);
+            return NULL;
+        }
+    return data;
+}
+
+/* Reads chunk i of f whole into buf and compares it with data. */
+static bool read_chunk_ok(struct env *e, struct cache_file *f, uint64_t i,
+                          uint64_t n, const char *data, char *buf)
+{
+    size_t len = i + 1 < n ? CACHE_CHUNK_SIZE : DATA_LEN;
+    return cache_read(e->c, f, i * CACHE_CHUNK_SIZE, len, 0, buf, NULL) ==
+               (ssize_t)len &&
+           memcmp(buf, data + i * CACHE_CHUNK_SIZE, len) == 0;
+}
+
+/* The whole-file check (an LFS file: its key is its sha256) is the
+ * hasher's, off the readers' path: chunks read before chunk 0 is are
+ * hashed from memory once it is, and the last chunk's read ends the check
+ * (files_checked), or fails with EIO when the bytes do not match. */
+static void test_check_out_of_order(void)
+{
+    const uint64_t n = 5;
+    char dir[128], key[72], *buf = malloc(CACHE_CHUNK_SIZE);
+    struct cache_stats st;
+
+    for (int wrong = 0; wrong < 2 && buf; wrong++) {
+        struct cache_file *f;
+        struct env e;
+        char *data;
+        snprintf(dir, sizeof(dir), "%s/check_order%d", root, wrong);
+        mkdir(dir, 0700);
+        data = check_file(dir, key, n, 11 + (unsigned)wrong, wrong);
+        if (!data || env_open(&e, dir, 0) != 0) {
+            CHECK(!"check_file or env_open");
+            free(data);
+            break;
+        }
+        CHECK(cache_file_new(e.c, key, (n - 1) * CACHE_CHUNK_SIZE + DATA_LEN,
+                             HUB_REPO_MODEL, "acme/tiny", SHA, "x.bin",
+                             &f) == 0);
+        for (uint64_t i = 1; i + 1 < n; i++)
+            CHECK(read_chunk_ok(&e, f, i, n, data, buf));
+        CHECK(read_chunk_ok(&e, f, 0, n, data, buf));
+        cache_get_stats(e.c, &st);
+        CHECK(st.files_checked == 0);
+        if (!wrong) {
+            CHECK(read_chunk_ok(&e, f, n - 1, n, data, buf));
+        } else {
+            CHECK(cache_read(e.c, f, (n - 1) * CACHE_CHUNK_SIZE, DATA_LEN, 0,
+                             buf, NULL) == -EIO);
+        }
+        cache_get_stats(e.c, &st);
+        CHECK(st.files_checked == (wrong ? 0u : 1u));
+        cache_file_put(f);
+        env_close(&e);
+        free(data);
+    }
+    free(buf);
+}
+
+/* With as few buffers as the cache allows, a sequential read still ends
+ * the check: a chunk the check has yet to reach is not evicted before the
+ * hasher gets to it (the reader waits for it instead). */
+static void test_check_small_memory(void)
+{
+    const uint64_t n = 24;
+    char dir[128], key[72], *buf = malloc(CACHE_CHUNK_SIZE), *data;
+    struct cache_config cfg;
+    struct cache_stats st;
+    struct cache_file *f;
+    struct env e;
+
+    snprintf(dir, sizeof(dir), "%s/check_small", root);
+    mkdir(dir, 0700);
+    data = buf ? check_file(dir, key, n, 17, false) : NULL;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dir = dir;
+    cfg.mem_chunks = 4;
+    if (!data || env_open_cfg(&e, &cfg) != 0) {
+        CHECK(!"check_file or env_open");
+        free(data);
+        free(buf);
+        return;
+    }
+    CHECK(cache_file_new(e.c, key, (n - 1) * CACHE_CHUNK_SIZE + DATA_LEN,
+                         HUB_REPO_MODEL, "acme/tiny", SHA, "x.bin", &f) == 0);
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(read_chunk_ok(&e, f, i, n, data, buf));
+    cache_get_stats(e.c, &st);
+    CHECK(st.files_checked == 1);
+    cache_file_put(f);
+    env_close(&e);
+    free(data);
+    free(buf);
+}
+
 /* At start: a temporary file a crash left is removed; a --cache-size
  * smaller than the store evicts the oldest chunks (by mtime) until it fits
  * (invariant 5). */
@@ -832,6 +962,8 @@ int main(void)
     test_meta_damaged();
     test_chunk_format();
     test_read_span();
+    test_check_out_of_order();
+    test_check_small_memory();
     test_start_cleanup_and_evict();
     test_injected_io();
     hub_global_cleanup();

@@ -144,7 +144,7 @@ struct cache_file {
      * off the readers' path; the last chunk by its reader. */
     bool hash_on;
     bool hq_queued;              /* on the hasher's queue; c->lock */
-    struct cache_file *hq_next;  /* hasher queue */
+    struct cache_file *hq_next;  /* hasher queue; c->lock */
     pthread_mutex_t hash_lock;
     struct sha256 hash;         /* protected by hash_lock */
     _Atomic uint64_t hash_next; /* next chunk to hash; written under hash_lock */
